@@ -1,0 +1,1 @@
+"""genrecraft's Dora/Hydra configs, found through ``hydra_plugins/genrecraft_searchpath``."""

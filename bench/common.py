@@ -1,0 +1,80 @@
+"""Shared helpers for benchmarks: machine description, a printed table, and the JSON file in bench/results/.
+
+Every benchmark is a script ``bench/bench_<name>.py`` that ends with::
+
+    report("name", rows, params={...})
+
+which prints ``rows`` (a list of dicts with the same keys) as a table and writes
+``bench/results/<name>.json`` with the rows, the parameters and the machine they ran on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import typing as tp
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> tp.Dict[str, tp.Any]:
+    """What the numbers were measured on."""
+    info: tp.Dict[str, tp.Any] = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines()
+                          if l.startswith("MemTotal")).split()[1])
+        info["memory_gib"] = round(mem_kb / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+def format_table(rows: tp.Sequence[tp.Mapping[str, tp.Any]]) -> str:
+    """A plain-text table of ``rows`` (floats to 4 significant digits)."""
+    if not rows:
+        return "(no rows)"
+    keys = list(rows[0].keys())
+
+    def fmt(v: tp.Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    cells = [[fmt(r.get(k, "")) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def report(name: str, rows: tp.Sequence[tp.Mapping[str, tp.Any]],
+           params: tp.Optional[tp.Mapping[str, tp.Any]] = None) -> Path:
+    """Print the table and write ``bench/results/<name>.json``; returns the JSON path."""
+    print(format_table(rows))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    payload = {"benchmark": name, "date": _dt.datetime.now().isoformat(timespec="seconds"),
+               "machine": machine(), "params": dict(params or {}), "rows": list(rows)}
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(out)
+    print(f"\nwrote {out}")
+    return out

@@ -1,0 +1,22 @@
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Isolate every test session: experiments and user configs in a fresh work dir; caches (converted models,
+# embeddings) where CI or the user points GENRECRAFT_CACHE_DIR, else a fresh folder too.
+_session_root = Path(tempfile.mkdtemp(prefix="genrecraft-tests-"))
+os.environ["GENRECRAFT_WORK_DIR"] = str(_session_root / "work")
+os.environ.pop("AUDIOCRAFT_DORA_DIR", None)
+os.environ.setdefault("GENRECRAFT_CACHE_DIR", str(_session_root / "cache"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def work_dir() -> Path:
+    from genrecraft import paths
+
+    path = paths.work_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

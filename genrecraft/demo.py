@@ -1,73 +1,224 @@
-"""The offline demo: genrecraft end to end on a built-in synthetic corpus, on CPU, with no downloads.
+"""The offline demo: the whole genrecraft loop on a built-in corpus, on CPU, with no downloads.
 
-Stages (each prints its progress):
+1. Render a corpus of real-sounding music in two styles (style A: bright synth-pop; style B: mellow lo-fi) with
+   known key and tempo, encode it to MP3 and serve it on a loopback HTTP server as two playlists, so the real
+   yt-dlp download path runs.
+2. Build both datasets with ``python -m dataset_builder`` (download, chunk, label with musicnn, split by song).
+3. Train a tiny MusicGen from scratch on style A through Dora: the "base model" here, since the real weights
+   cannot be downloaded.
+4. Fine-tune that base on style B twice through Dora: full fine-tuning and LoRA.
+5. Evaluate base vs full vs LoRA on style B's test split (cross-entropy and perplexity, FAD with the offline
+   musicnn embedding, spectral distance) and generate blind listening pairs.
+6. Write a report (HTML with the table, plots and audio players, and the same as markdown).
 
-1. render a small corpus of synthetic songs with known key and tempo;
-2. write it as an audiocraft dataset and register ``dset=audio/<name>``;
-3. train the tiny MusicGen (``solver=musicgen/genrecraft_tiny``) on it through Dora;
-4. report the validation cross-entropy per epoch and where the generated samples are.
+The same steps with your playlist and facebook/musicgen-small on a GPU machine are in README.md
+("The whole loop on your own music").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import functools
+import http.server
 import os
+import subprocess
 import sys
+import threading
 import time
+import typing as tp
 from pathlib import Path
 
 from . import experiments, paths
-from .synth import SongSpec, write_dataset
+from .synth import SongSpec, render_song
 
-DEMO_SPECS = [SongSpec(key=k, mode=m, bpm=b, style="synthpop", seed=i)
-              for i, (k, m, b) in enumerate([("C", "major", 120), ("G", "major", 124), ("D", "major", 118),
-                                             ("A", "minor", 122), ("E", "minor", 126), ("F", "major", 120),
-                                             ("Bb", "major", 116), ("D", "minor", 128)])]
+PITCHES = ("C", "G", "D", "A", "E", "F", "Bb", "Eb", "B", "F#", "Ab", "C#")
 
 
-def _stage(n: int, total: int, text: str) -> float:
-    print(f"\n[{n}/{total}] {text}", flush=True)
-    return time.time()
+@dataclasses.dataclass
+class DemoConfig:
+    """Sizes of the demo. The defaults take about 10 minutes on 2 CPU cores; ``quick()`` is the CI setting."""
+
+    out: Path
+    songs_per_style: int = 8
+    song_seconds: float = 75.0
+    chunk_seconds: float = 15.0
+    base_epochs: int = 6
+    finetune_epochs: int = 4
+    updates_per_epoch: int = 16
+    clips_per_model: int = 8
+    clip_seconds: float = 5.0
+    workers: int = 2
+
+    @classmethod
+    def quick(cls, out: Path) -> "DemoConfig":
+        return cls(out=out, songs_per_style=5, song_seconds=35.0, base_epochs=3, finetune_epochs=2,
+                   updates_per_epoch=8, clips_per_model=4, clip_seconds=3.0)
 
 
-def run_demo(out: Path, epochs: int = 3) -> Path:
-    """Run the demo into ``out``; returns the Dora experiment folder."""
+STYLES = {
+    "a": {"style": "synthpop", "bpm": (112, 136), "modes": ("major",), "artists": ("Neon Arcade", "Pixel Hearts")},
+    "b": {"style": "lofi", "bpm": (72, 92), "modes": ("minor",), "artists": ("Rainy Window", "Slow Coffee")},
+}
+
+
+class Stage:
+    """Prints ``[n/N] title`` and, at the end, the time it took."""
+
+    total = 6
+
+    def __init__(self, number: int, title: str):
+        self.number, self.title = number, title
+
+    def __enter__(self):
+        print(f"\n[{self.number}/{self.total}] {self.title}", flush=True)
+        self.t0 = time.time()
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            print(f"      done in {time.time() - self.t0:.0f} s", flush=True)
+
+
+def song_specs(style: str, count: int) -> tp.List[SongSpec]:
+    """Distinct songs of one style: keys around the circle of fifths, tempi spread over the style's range."""
+    info = STYLES[style]
+    low, high = info["bpm"]
+    specs = []
+    for i in range(count):
+        bpm = low + (high - low) * i / max(1, count - 1)
+        specs.append(SongSpec(PITCHES[(i * 5 + (0 if style == "a" else 3)) % 12], info["modes"][i % len(info["modes"])],
+                              round(bpm, 1), info["style"], seed=1000 * (style == "b") + i))
+    return specs
+
+
+def render_corpus(folder: Path, config: DemoConfig) -> tp.Dict[str, tp.List[tp.Tuple[str, str]]]:
+    """MP3 files of both styles in ``folder``; returns {style: [(file name, artist), ...]}."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus: tp.Dict[str, tp.List[tp.Tuple[str, str]]] = {}
+    jobs = [(style, i, spec) for style in STYLES for i, spec in enumerate(song_specs(style, config.songs_per_style))]
+    for style, i, spec in tqdm(jobs, desc="      rendering songs", unit="song"):
+        name = f"{style}-{i:02d}-{spec.key.replace('#', 's')}-{spec.mode}-{int(spec.bpm)}bpm.mp3"
+        target = folder / name
+        if not target.exists():
+            wav = folder / f".{name}.wav"
+            sf.write(wav, render_song(spec, config.song_seconds), 32000)
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-b:a", "160k", str(target)], check=True)
+            wav.unlink()
+        corpus.setdefault(style, []).append((name, STYLES[style]["artists"][i % 2]))
+    return corpus
+
+
+@contextlib.contextmanager
+def serve(folder: Path) -> tp.Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 (a free port) for the duration of the block; yields the base URL."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def handle(self):
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                super().handle()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def build_dataset(playlist: Path, out: Path, name: str, config: DemoConfig) -> None:
+    """``python -m dataset_builder`` as a user runs it (its progress bars show)."""
+    cmd = [sys.executable, "-m", "dataset_builder", str(playlist), "--out", str(out), "--name", name,
+           "--tagger", "musicnn", "--workers", str(config.workers), "--chunk-seconds", str(config.chunk_seconds),
+           "--split", "0.6,0.2,0.2"]
+    print("      $ python -m dataset_builder " + " ".join(cmd[3:]), flush=True)
+    subprocess.run(cmd, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+
+
+def _train(argv: tp.List[str], log: Path, label: str):
+    print(f"      $ dora -P genrecraft run {' '.join(argv)}", flush=True)
+    xp = experiments.run(argv, log_file=log, quiet=True)
+    history = experiments.history(xp)
+    for epoch, metrics in enumerate(history, start=1):
+        print(f"      {label} epoch {epoch}: train ce {metrics['train']['ce']:.3f}, valid ce "
+              f"{metrics['valid']['ce']:.3f}", flush=True)
+    return xp
+
+
+def train_models(config: DemoConfig, logs: Path) -> tp.Dict[str, tp.Any]:
+    """Base on style A, then full fine-tuning and LoRA on style B. Returns the three Dora experiments."""
+    # The label ties the experiments to this output folder: a demo elsewhere trains its own models.
+    import hashlib
+
+    label = "demo-" + hashlib.sha1(str(config.out.resolve()).encode()).hexdigest()[:8]
+    common = [f"optim.updates_per_epoch={config.updates_per_epoch}", "dataset.segment_duration=5", f"label={label}"]
+    with Stage(3, "Training the base model (tiny MusicGen, from scratch) on style A through Dora"):
+        base = _train(["solver=musicgen/genrecraft_tiny", "dset=audio/genrecraft_demo_a",
+                       f"optim.epochs={config.base_epochs}", *common], logs / "train_base.log", "base")
+    with Stage(4, "Fine-tuning the base on style B: full fine-tuning and LoRA"):
+        full = _train(["solver=musicgen/genrecraft_tiny_full", "dset=audio/genrecraft_demo_b",
+                       f"continue_from=//sig/{base.sig}", f"optim.epochs={config.finetune_epochs}", *common],
+                      logs / "train_full.log", "full")
+        lora_xp = _train(["solver=musicgen/genrecraft_tiny_lora", "dset=audio/genrecraft_demo_b",
+                          f"lora.base=//sig/{base.sig}", f"optim.epochs={config.finetune_epochs}", *common],
+                         logs / "train_lora.log", "LoRA")
+    return {"base": base, "full": full, "lora": lora_xp}
+
+
+def run_demo(config: DemoConfig) -> Path:
+    """Run every stage into ``config.out``; returns the report's path."""
+    out = config.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    total = 3
-    t0 = _stage(1, total, f"Rendering {len(DEMO_SPECS)} synthetic synth-pop songs and writing the dataset")
-    write_dataset(out / "data", "genrecraft_demo", DEMO_SPECS, seconds=8.0, config_dir=paths.user_config_dir())
-    print(f"      done in {time.time() - t0:.1f} s: {out / 'data' / 'genrecraft_demo'}")
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    with Stage(1, f"Rendering a corpus: {config.songs_per_style} synth-pop songs (style A) and "
+                  f"{config.songs_per_style} lo-fi songs (style B), {config.song_seconds:g} s each, as MP3"):
+        corpus = render_corpus(out / "corpus", config)
+    with serve(out / "corpus") as base_url:
+        with Stage(2, f"Building both datasets from playlists served at {base_url} (yt-dlp, musicnn labels)"):
+            for style in STYLES:
+                playlist = out / f"playlist_{style}.txt"
+                playlist.write_text(f"# genrecraft demo, style {style.upper()}\n" + "".join(
+                    f"{base_url}/{name}  artist=\"{artist}\"\n" for name, artist in corpus[style]))
+                build_dataset(playlist, out / "data" / f"style_{style}", f"genrecraft_demo_{style}", config)
+    runs = train_models(config, logs)
+    from .report import evaluate_and_report
 
-    t0 = _stage(2, total, f"Training the tiny MusicGen for {epochs} epochs through Dora (CPU)")
-    argv = ["solver=musicgen/genrecraft_tiny", "dset=audio/genrecraft_demo", f"optim.epochs={epochs}"]
-    xp = experiments.run(argv, log_file=out / "train.log", quiet=True)
-    print(f"      done in {time.time() - t0:.1f} s: experiment {xp.sig} in {xp.folder}")
-
-    _stage(3, total, "Results")
-    for epoch, metrics in enumerate(experiments.history(xp), start=1):
-        print(f"      epoch {epoch}: train ce {metrics['train']['ce']:.3f}, valid ce {metrics['valid']['ce']:.3f} "
-              f"(ppl {metrics['valid']['ppl']:.2f})")
-    samples = sorted(Path(xp.folder, "samples").rglob("*.wav"))
-    print(f"      {len(samples)} generated samples under {Path(xp.folder, 'samples')}")
-    return Path(xp.folder)
+    with Stage(5, "Evaluating base vs full fine-tuning vs LoRA on style B's test split, making listening pairs"):
+        results = evaluate_and_report(runs, out, config)
+    with Stage(6, "Writing the report"):
+        report = results["report"]
+    print(f"\nReport: {report}\n        {report.with_suffix('.md')}")
+    return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run genrecraft end to end offline on a built-in synthetic corpus (CPU, a few minutes)."""
-    parser = argparse.ArgumentParser(prog="python -m genrecraft.demo", description=main.__doc__)
+def main(argv: tp.Optional[tp.List[str]] = None) -> int:
+    """Run genrecraft end to end offline on a built-in corpus (CPU, about 10 minutes)."""
+    parser = argparse.ArgumentParser(prog="python -m genrecraft.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <work dir>/demo; work dir: $GENRECRAFT_WORK_DIR or "
                              "~/.local/share/genrecraft)")
-    parser.add_argument("--epochs", type=int, default=3, help="training epochs (default: 3)")
+    parser.add_argument("--quick", action="store_true", help="a smaller setting (what CI runs), ~4 minutes")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     out = (args.out or paths.work_dir() / "demo").resolve()
+    config = DemoConfig.quick(out) if args.quick else DemoConfig(out=out)
+    t0 = time.time()
     try:
-        run_demo(out, epochs=args.epochs)
-    except experiments.ExperimentError as exc:
+        run_demo(config)
+    except (experiments.ExperimentError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"\nDemo finished. Everything is under {out}")
+    print(f"Demo finished in {(time.time() - t0) / 60:.1f} min. Everything is under {out}")
     return 0
 
 

@@ -64,10 +64,24 @@ def check_datasource(cfg) -> None:
             "~/.local/share/genrecraft).")
 
 
+def check_schedule(cfg) -> None:
+    """A warm-up as long as the whole run crashes audiocraft's cosine scheduler (ZeroDivisionError) mid-run."""
+    schedule = cfg.get("schedule", {})
+    if schedule.get("lr_scheduler") != "cosine":
+        return
+    warmup = schedule.get("cosine", {}).get("warmup") or 0
+    total = int(cfg.optim.epochs) * int(cfg.optim.updates_per_epoch)
+    if warmup >= total:
+        raise ValueError(
+            f"schedule.cosine.warmup={warmup} but the run has only {total} updates (optim.epochs x "
+            f"optim.updates_per_epoch): lower the warm-up (e.g. schedule.cosine.warmup={total // 10}) or train longer.")
+
+
 @hydra_main(config_path=str(compat.audiocraft_config_dir()), config_name="config", version_base="1.1")
 def main(cfg):
     """Train, resume or evaluate one experiment (audiocraft's main, unchanged in behaviour)."""
     check_datasource(cfg)
+    check_schedule(cfg)
     return _ac_train.main.main(cfg)
 
 

@@ -50,3 +50,9 @@ def test_train_two_epochs_then_continue_from_sig(dset):
 def test_missing_dataset_is_a_clear_error():
     with pytest.raises(experiments.ExperimentError, match="dset=audio/<name>"):
         experiments.run(["solver=musicgen/genrecraft_tiny"], quiet=True)
+
+
+def test_warmup_longer_than_the_run_is_a_clear_error(dset):
+    with pytest.raises(experiments.ExperimentError, match="schedule.cosine.warmup=100"):
+        experiments.run(["solver=musicgen/genrecraft_tiny_full", f"dset={dset}", "schedule.cosine.warmup=100"],
+                        quiet=True)

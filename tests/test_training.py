@@ -175,3 +175,13 @@ def test_lora_solver_refuses_continue_from(datasets, base_run):
     with pytest.raises(experiments.ExperimentError, match="lora.base"):
         experiments.run(["solver=musicgen/genrecraft_tiny_lora", f"dset={datasets[1]}",
                          f"continue_from=//sig/{base_run.sig}"], quiet=True)
+
+
+def test_lora_with_ema_tracks_only_the_adapters(datasets, base_run):
+    xp = experiments.run(["solver=musicgen/genrecraft_tiny_lora", f"dset={datasets[1]}",
+                          f"lora.base=//sig/{base_run.sig}", "optim.epochs=1", "optim.ema.use=true",
+                          "optim.ema.updates=1", "optim.ema.device=cpu"], quiet=True)
+    state = torch.load(experiments.checkpoint_path(xp), map_location="cpu", weights_only=False)
+    ema = state["ema"]["state"]["model"]
+    assert ema and all(k.endswith(("lora_A", "lora_B")) for k in ema)
+    assert "EMA" in (xp.folder / "solver.log.0").read_text() or len(ema) == len(state["model"])

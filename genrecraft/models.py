@@ -41,7 +41,9 @@ def build_lm(cfg: tp.Any, seed: tp.Optional[int] = None):
 
     if seed is not None:
         torch.manual_seed(seed)
-    return builders.get_lm_model(cfg).to(cfg.device).eval()
+    lm = builders.get_lm_model(cfg).to(cfg.device).eval()
+    lm.cfg = cfg  # as audiocraft's loaders do: exports and adapters read the LM's config from here
+    return lm
 
 
 def tiny_musicgen(seed: int = 0, overrides: tp.Sequence[str] = (), device: str = "cpu"):
@@ -82,3 +84,169 @@ def load_pretrained(name: str, device: tp.Optional[str] = None):
             "internet access to huggingface.co once (weights are then cached in ~/.cache/huggingface), or set "
             "HF_HUB_OFFLINE=1 with the files already in that cache. If it is a folder, it must hold "
             "state_dict.bin and compression_state_dict.bin (see `python -m genrecraft.export`).") from exc
+
+
+def _debug_codec_config(sample_rate: int = 32000):
+    """An encodec config that ``builders.get_compression_model`` turns into audiocraft's debug codec architecture."""
+    from omegaconf import OmegaConf
+
+    ratios = {16000: [10, 8, 8], 32000: [10, 8, 16]}[sample_rate]
+    return OmegaConf.create({
+        "device": "cpu", "sample_rate": sample_rate, "channels": 1, "compression_model": "encodec",
+        "encodec": {"autoencoder": "seanet", "quantizer": "rvq", "sample_rate": sample_rate, "channels": 1,
+                    "causal": False, "renormalize": False},
+        "seanet": {"dimension": 32, "channels": 1, "causal": False, "n_filters": 4, "n_residual_layers": 1,
+                   "ratios": ratios, "activation": "ELU", "activation_params": {"alpha": 1.0}, "norm": "none",
+                   "norm_params": {}, "kernel_size": 7, "residual_kernel_size": 3, "last_kernel_size": 7,
+                   "dilation_base": 2, "pad_mode": "reflect", "true_skip": True, "compress": 2, "lstm": 0,
+                   "disable_norm_outer_blocks": 0, "decoder": {}, "encoder": {}},
+        "rvq": {"n_q": 4, "q_dropout": False, "bins": 400, "decay": 0.99, "kmeans_init": True, "kmeans_iters": 10,
+                "threshold_ema_dead_code": 2, "orthogonal_reg_weight": 0.0,
+                "orthogonal_reg_active_codes_only": False},
+    })
+
+
+def write_compression_package(checkpoint: str, out_file, sample_rate: int = 32000) -> None:
+    """Write ``compression_state_dict.bin`` (audiocraft's export format) for a solver's
+    ``compression_model_checkpoint``.
+
+    - ``//pretrained/debug_compression_model``: the full weights with a config that rebuilds them, so that plain
+      audiocraft (without genrecraft's seeded shim) loads exactly the codec the LM was trained with;
+    - ``//pretrained/<name>`` (e.g. ``facebook/encodec_32khz``): a reference, as audiocraft's own export does;
+    - a path to a trained compression checkpoint: exported with audiocraft's ``export_encodec``.
+    """
+    compat.apply()
+    import audiocraft
+    import torch
+    from audiocraft.models import builders
+    from audiocraft.utils import export as ac_export
+    from omegaconf import OmegaConf
+
+    from .atomic import atomic_path
+
+    prefix = "//pretrained/"
+    with atomic_path(out_file) as tmp:
+        if checkpoint == prefix + "debug_compression_model":
+            codec = builders.get_debug_compression_model(sample_rate=sample_rate)
+            torch.save({"best_state": codec.state_dict(), "xp.cfg": OmegaConf.to_yaml(_debug_codec_config(sample_rate)),
+                        "version": audiocraft.__version__, "exported": True}, tmp)
+        elif checkpoint.startswith(prefix):
+            ac_export.export_pretrained_compression_model(checkpoint[len(prefix):], tmp)
+        else:
+            ac_export.export_encodec(checkpoint, tmp)
+
+
+# audiocraft's MusicGen.__init__ calls set_generation_params(duration=15), whose default extend_stride=18 must be
+# below max_duration, and max_duration is the LM config's dataset.segment_duration. A model trained on segments
+# of 18 s or less (e.g. the tiny CPU family's 5 s) could then never be loaded by MusicGen.get_pretrained.
+MIN_EXPORT_SEGMENT_DURATION = 30.0
+
+
+def exportable_config_yaml(cfg) -> str:
+    """The LM config as ``state_dict.bin``'s ``xp.cfg`` yaml, loadable by plain ``MusicGen.get_pretrained``.
+
+    Raises ``dataset.segment_duration`` (the generation window) to 30 s when training used shorter segments,
+    keeping the training value in ``dataset.train_segment_duration``.
+    """
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    segment = float(cfg.dataset.segment_duration)
+    if segment < MIN_EXPORT_SEGMENT_DURATION:
+        cfg.dataset.train_segment_duration = segment
+        cfg.dataset.segment_duration = MIN_EXPORT_SEGMENT_DURATION
+    return OmegaConf.to_yaml(cfg)
+
+
+def _xp_folder(sig_or_folder: str):
+    from pathlib import Path
+
+    from . import paths
+
+    value = sig_or_folder[len("//sig/"):] if sig_or_folder.startswith("//sig/") else sig_or_folder
+    folder = Path(value)
+    if not (folder / "checkpoint.th").exists():
+        folder = paths.dora_dir() / "xps" / value
+    if not (folder / "checkpoint.th").exists():
+        raise ValueError(f"no finished Dora experiment at {sig_or_folder!r}: expected a signature from "
+                         f"{paths.dora_dir() / 'xps'} or a folder holding checkpoint.th")
+    return folder
+
+
+def load_experiment(sig_or_folder: str, device: str = "cpu"):
+    """The best model of a Dora experiment (``//sig/<SIG>``, a signature or an xp folder) as a ``MusicGen``.
+
+    Full fine-tuning runs give the best LM state; LoRA runs give their base with the best adapter loaded
+    (unmerged, so :func:`lora.save_adapter` still works; ``lora.merge`` it for speed).
+    """
+    compat.apply()
+    import torch
+    from audiocraft.models.musicgen import MusicGen
+    from audiocraft.solvers.compression import CompressionSolver
+    from omegaconf import OmegaConf
+
+    folder = _xp_folder(sig_or_folder)
+    state = torch.load(folder / "checkpoint.th", map_location="cpu")
+    cfg = OmegaConf.create(state["xp.cfg"])
+    cfg.device = device
+    lm = build_lm(cfg)
+    best = state.get("fsdp_best_state") or state["best_state"]
+    if cfg.solver == "musicgen_lora":
+        import lora
+
+        from .solvers import load_base_lm_state
+
+        if cfg.lora.base:
+            lm.load_state_dict(load_base_lm_state(str(cfg.lora.base)))
+        adapter_dir = folder / "adapter"
+        if not (adapter_dir / "adapter_config.json").exists():
+            raise ValueError(f"LoRA experiment {folder} has no best adapter yet ({adapter_dir}); let it finish an "
+                             "epoch")
+        lora.load_adapter(lm, adapter_dir, check_base=bool(cfg.lora.base))
+    else:
+        lm.load_state_dict(best["model"])
+    lm.eval()
+    codec = CompressionSolver.wrapped_model_from_checkpoint(cfg, cfg.compression_model_checkpoint, device=device)
+    duration = max(float(cfg.dataset.segment_duration), MIN_EXPORT_SEGMENT_DURATION)
+    return MusicGen(name=f"xp:{folder.name}", compression_model=codec, lm=lm, max_duration=duration)
+
+
+SPEC_HELP = """Model specs:
+  facebook/musicgen-small     a Hugging Face id (or //pretrained/<id>): downloaded once, then cached
+  path/to/export              a folder with state_dict.bin (python -m genrecraft.export, python -m lora merge)
+  //sig/<SIG> or path/to/xp   a Dora experiment: its best state (LoRA runs: base + best adapter)
+  BASE@path/to/adapter        any spec above plus a LoRA adapter folder
+  tiny[:SEED]                 the tiny CPU test model, random weights from SEED (default 0)"""
+
+
+def load_model(spec: str, device: str = "cpu"):
+    """Load a ``MusicGen`` named by a model spec (see :data:`SPEC_HELP`)."""
+    from pathlib import Path
+
+    if "@" in spec:
+        base, _, adapter = spec.rpartition("@")
+        import lora
+
+        model = load_model(base, device=device)
+        lora.load_adapter(model, adapter)
+        return model
+    if spec == "tiny" or spec.startswith("tiny:"):
+        seed = spec.partition(":")[2]
+        if seed and not seed.isdigit():
+            raise ValueError(f"model spec {spec!r}: the tiny model's seed must be an integer, e.g. tiny:3")
+        return tiny_musicgen(seed=int(seed or 0), device=device)
+    if spec.startswith("//sig/"):
+        return load_experiment(spec, device=device)
+    path = Path(spec)
+    if path.is_dir():
+        if (path / "checkpoint.th").exists():
+            return load_experiment(str(path), device=device)
+        if (path / "state_dict.bin").exists():
+            return load_pretrained(str(path), device=device)
+        raise ValueError(f"model spec {spec!r} is a folder with neither state_dict.bin (an exported model) nor "
+                         f"checkpoint.th (a Dora experiment).\n{SPEC_HELP}")
+    if spec.startswith("//pretrained/"):
+        spec = spec[len("//pretrained/"):]
+    if "/" in spec and not path.exists():
+        return load_pretrained(spec, device=device)
+    raise ValueError(f"cannot read model spec {spec!r}.\n{SPEC_HELP}")

@@ -30,6 +30,7 @@ from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
 # `solver:` value in a config -> "module:Class" of a genrecraft solver. Looked up lazily so that importing
 # this module stays cheap. Anything not listed goes to audiocraft's own registry.
 SOLVERS: tp.Dict[str, str] = {
+    "musicgen_ft": "genrecraft.solvers:MusicGenFTSolver",
     "musicgen_lora": "genrecraft.solvers:MusicGenLoRASolver",
 }
 

@@ -1,0 +1,101 @@
+"""Command line: ``python -m dataset_builder PLAYLIST --out DIR`` and ``python -m dataset_builder merge ...``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import typing as tp
+from pathlib import Path
+
+from .config import BuildConfig, parse_shard
+
+EPILOG = """playlist format (one entry per line, # comments, optional key=value tags):
+  https://www.youtube.com/playlist?list=...        any URL yt-dlp supports
+  https://example.com/song.mp3  artist=YOASOBI     tags override metadata (artist, title, genre, license, ...)
+  ~/music/jpop/                                    a local folder (recursively) or file
+  favourites.m3u                                   M3U/M3U8 lists are read by genrecraft
+  file:///data/song.flac                           only with --allow-file-urls
+
+outputs under --out: egs/{train,valid,test}/data.jsonl (audiocraft manifests), a .json sidecar per chunk,
+dataset_card.md (+ plots/, stats.json), failures.jsonl, dset_<name>.yaml; the dataset is registered for Dora
+as dset=audio/<name>. Rerun the same command to resume; nothing done is redone.
+
+join shards:  python -m dataset_builder merge OUT_0 OUT_1 ... --out DIR"""
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser, skip: tp.Sequence[str] = ()) -> None:
+    for field in dataclasses.fields(BuildConfig):
+        if field.name in skip:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        help_text = field.metadata.get("help", "") + f" (default: {field.default!r})"
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", help=help_text)
+        elif field.name == "split":
+            parser.add_argument(flag, default=None, help=help_text + "; e.g. 0.8,0.1,0.1")
+        elif field.name == "shard":
+            parser.add_argument(flag, default=None, help=help_text + "; e.g. 0/4")
+        else:
+            kind = {"int": int, "float": float}.get(str(field.type), str)
+            parser.add_argument(flag, type=kind, default=None, help=help_text)
+
+
+def _config_from(args: argparse.Namespace) -> BuildConfig:
+    values = {}
+    for field in dataclasses.fields(BuildConfig):
+        value = getattr(args, field.name, None)
+        if value is None or value is False:
+            continue
+        if field.name == "split":
+            try:
+                value = tuple(float(x) for x in str(value).split(","))
+            except ValueError as exc:
+                raise ValueError(f"--split {value!r}: give three fractions like 0.8,0.1,0.1") from exc
+        elif field.name == "shard":
+            value = parse_shard(str(value))
+        values[field.name] = value
+    return BuildConfig(**values)
+
+
+def main(argv: tp.Optional[tp.List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from . import pipeline
+
+    try:
+        if argv and argv[0] == "merge":
+            parser = argparse.ArgumentParser(prog="python -m dataset_builder merge",
+                                             description="Join the outputs of --shard runs into one dataset.")
+            parser.add_argument("shards", nargs="+", type=Path, help="output folders of the shard runs")
+            parser.add_argument("--out", type=Path, required=True, help="folder of the merged dataset")
+            args = parser.parse_args(argv[1:])
+            result = pipeline.merge(args.shards, args.out)
+        else:
+            parser = argparse.ArgumentParser(
+                prog="python -m dataset_builder", formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Build a MusicGen training set from a playlist: download (yt-dlp), cut chunks, label "
+                            "them (essentia), split by song, write audiocraft manifests.", epilog=EPILOG)
+            parser.add_argument("playlist", type=Path, help="playlist file (see below)")
+            parser.add_argument("--out", type=Path, required=True, help="output folder (created; reruns resume)")
+            parser.add_argument("--quiet", action="store_true", help="no progress bars")
+            _add_config_arguments(parser)
+            args = parser.parse_args(argv)
+            result = pipeline.build(args.playlist, args.out, _config_from(args), progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if result.card is None:
+        print(f"shard done: {result.songs} songs under {result.out}; join shards with "
+              f"`python -m dataset_builder merge ... --out DIR`")
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
+        print(f"\n{result.songs} songs -> chunks: {counts}. {len(result.failures)} skipped "
+              f"(see {result.out / 'failures.jsonl'}).\nDataset card: {result.card}\n"
+              f"Train: dora -P genrecraft run solver=musicgen/genrecraft_small_lora dset={result.dset}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

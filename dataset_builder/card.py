@@ -1,0 +1,126 @@
+"""The dataset card (``dataset_card.md`` + ``stats.json`` + PNG plots) and the failure report
+(``failures.jsonl`` + a table in the card): what is in the dataset, where it came from, what was skipped and why.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import typing as tp
+from pathlib import Path
+
+from genrecraft.atomic import write_json, write_text
+
+from .chunk import Chunk
+from .download import Item
+from .label import Labels
+from .playlist import Failure
+from .split import SPLITS
+
+
+def _bar(ax, counter: tp.Counter, title: str, top: int = 20) -> None:
+    pairs = counter.most_common(top)
+    if not pairs:
+        ax.text(0.5, 0.5, "none", ha="center", va="center")
+    else:
+        names, counts = zip(*pairs)
+        ax.barh(range(len(names))[::-1], counts, color="tab:blue")
+        ax.set_yticks(range(len(names))[::-1])
+        ax.set_yticklabels(names, fontsize=8)
+    ax.set_title(title)
+    ax.set_xlabel("chunks")
+
+
+def plot_histograms(stats: tp.Mapping[str, tp.Any], labels: tp.Sequence[Labels], folder: Path) -> tp.List[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    for ax, field, title in zip(axes, ("genres", "moods", "instruments"), ("Genres", "Moods", "Instruments")):
+        _bar(ax, collections.Counter(n for lab in labels for n, _ in getattr(lab, field)), title)
+    fig.tight_layout()
+    fig.savefig(folder / "tags.png", dpi=100)
+    plt.close(fig)
+    written.append(folder / "tags.png")
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    keys = collections.Counter(f"{lab.key} {lab.scale}" for lab in labels)
+    _bar(axes[0], keys, "Keys", top=24)
+    bpms = [lab.bpm for lab in labels if lab.bpm]
+    axes[1].hist(bpms, bins=30, color="tab:orange")
+    axes[1].set_title("Tempo (BPM)")
+    axes[1].set_xlabel("bpm")
+    splits = stats["splits"]
+    axes[2].bar(list(splits), [splits[s]["hours"] * 60 for s in splits], color=["tab:blue", "tab:green", "tab:red"])
+    axes[2].set_title("Minutes of audio per split")
+    fig.tight_layout()
+    fig.savefig(folder / "keys_tempo_splits.png", dpi=100)
+    plt.close(fig)
+    written.append(folder / "keys_tempo_splits.png")
+    return written
+
+
+def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mapping[str, Item],
+               labels: tp.Mapping[str, Labels], song_split: tp.Mapping[str, str], failures: tp.Sequence[Failure],
+               duplicates: tp.Mapping[str, str], manifest: tp.Mapping[str, tp.Any], config) -> Path:
+    """Write the card, stats and plots; returns the card's path."""
+    used_items = sorted({c.item_id for c in chunks})
+    stats: tp.Dict[str, tp.Any] = {"name": name, "dset": manifest["dset"], "splits": {}, "config": {
+        k: v for k, v in vars(config).items()}}
+    for split in SPLITS:
+        in_split = [c for c in chunks if song_split[c.item_id] == split]
+        songs = {c.item_id for c in in_split}
+        stats["splits"][split] = {"chunks": len(in_split), "songs": len(songs),
+                                  "artists": len({items[s].artist for s in songs}),
+                                  "hours": round(sum(c.duration for c in in_split) / 3600, 4)}
+    total_hours = sum(s["hours"] for s in stats["splits"].values())
+    groups = collections.Counter(duplicates.values())
+    stats.update({"songs": len(used_items), "chunks": len(chunks), "hours": round(total_hours, 4),
+                  "artists": len({items[i].artist for i in used_items}),
+                  "duplicate_groups": sum(1 for n in groups.values() if n > 1),
+                  "failures": len(failures)})
+    chunk_labels = [labels[c.chunk_id] for c in chunks if c.chunk_id in labels]
+    plots = plot_histograms(stats, chunk_labels, out / "plots")
+    write_json(out / "stats.json", stats)
+    write_text(out / "failures.jsonl", "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n"
+                                              for f in failures))
+
+    lines = [f"# Dataset card: {name}", "",
+             f"{stats['songs']} songs by {stats['artists']} artists, {stats['chunks']} chunks of "
+             f"{config.chunk_seconds:g} s at {config.sample_rate} Hz mono, {total_hours:.2f} hours. "
+             f"Labels: essentia key/tempo/loudness + tagger `{config.tagger}`.", "",
+             f"Train with: `dora -P genrecraft run solver=musicgen/genrecraft_small_lora dset={manifest['dset']}`",
+             "", "| split | songs | artists | chunks | hours |", "| --- | --- | --- | --- | --- |"]
+    for split, s in stats["splits"].items():
+        lines.append(f"| {split} | {s['songs']} | {s['artists']} | {s['chunks']} | {s['hours']:.3f} |")
+    empty = [s for s, v in stats["splits"].items() if v["chunks"] == 0 and config.split[SPLITS.index(s)] > 0]
+    if empty:
+        lines += ["", f"**Warning:** no audio in {', '.join(empty)}: add songs (each split needs whole songs)."]
+    lines += ["", "Songs are split whole (never chunk by chunk)" + (", artists too" if config.split_by == "artist"
+                                                                    else "") + f"; {stats['duplicate_groups']} group(s) "
+              "of duplicate songs were kept in one split" + (" (extra copies dropped)." if config.dedupe == "drop"
+                                                             else "."), ""]
+    lines += [f"![tags](plots/{plots[0].name})", "", f"![keys, tempo, splits](plots/{plots[1].name})", "",
+              "## Sources and licences", "", "| song | artist | split | source | licence |",
+              "| --- | --- | --- | --- | --- |"]
+    for item_id in used_items:
+        item = items[item_id]
+        lines.append(f"| {item.title.replace('|', '/')} | {item.artist.replace('|', '/')} | {song_split[item_id]} "
+                     f"| {item.source_url} | {item.license} |")
+    lines += ["", f"## Skipped ({len(failures)})", ""]
+    if failures:
+        lines += ["| stage | input | line | reason |", "| --- | --- | --- | --- |"]
+        for f in failures:
+            lines.append(f"| {f.stage} | {(f.source or f.item_id).replace('|', '/')} | {f.line or ''} | "
+                         f"{f.reason.replace('|', '/')} |")
+    else:
+        lines.append("Nothing was skipped.")
+    lines += ["", "Music keeps its own rights: check each source's licence before you publish a model trained on "
+              "it.", ""]
+    card = out / "dataset_card.md"
+    write_text(card, "\n".join(lines))
+    return card

@@ -1,0 +1,94 @@
+"""Settings of a dataset build, validated on creation."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing as tp
+
+from .label import BPM_METHODS, TAGGERS
+
+SPLIT_BY = ("song", "artist")
+DEDUPE = ("group", "drop", "off")
+REMAINDER = ("drop-short", "keep", "drop")
+
+
+@dataclasses.dataclass
+class BuildConfig:
+    """Every knob of ``python -m dataset_builder`` (the CLI flags have the same names, with dashes)."""
+
+    name: str = dataclasses.field(default="", metadata={
+        "help": "dataset name for dset=audio/<name> (default: the output folder's name)"})
+    chunk_seconds: float = dataclasses.field(default=30.0, metadata={"help": "chunk length in seconds"})
+    sample_rate: int = dataclasses.field(default=32000, metadata={"help": "chunk sample rate (MusicGen: 32000)"})
+    min_segment_ratio: float = dataclasses.field(default=0.8, metadata={
+        "help": "a song's last, shorter chunk is kept if at least this fraction of a chunk (audiocraft's default)"})
+    remainder: str = dataclasses.field(default="drop-short", metadata={
+        "help": f"last chunk of a song: {REMAINDER[0]} (below min_segment_ratio), keep (always), drop (never)"})
+    silence_db: float = dataclasses.field(default=-45.0, metadata={
+        "help": "chunks quieter than this RMS level (dBFS) are skipped as silent"})
+    tagger: str = dataclasses.field(default="musicnn", metadata={"help": f"genre/mood/instrument tagger: {TAGGERS}"})
+    bpm_method: str = dataclasses.field(default="degara", metadata={"help": f"tempo estimator: {BPM_METHODS}"})
+    workers: int = dataclasses.field(default=1, metadata={"help": "parallel labelling processes"})
+    split: tp.Tuple[float, float, float] = dataclasses.field(default=(0.8, 0.1, 0.1), metadata={
+        "help": "train/valid/test fractions of the audio (by song, never by chunk)"})
+    split_by: str = dataclasses.field(default="song", metadata={
+        "help": "keep each song (or each artist) in one split"})
+    dedupe: str = dataclasses.field(default="group", metadata={
+        "help": "exact and near-duplicate songs: group (same split), drop (keep one), off"})
+    near_duplicate: float = dataclasses.field(default=0.95, metadata={
+        "help": "chroma similarity (0..1) above which two songs count as near-duplicates"})
+    max_chunks_per_artist: int = dataclasses.field(default=0, metadata={
+        "help": "balance: at most this many chunks per artist (0: no cap)"})
+    max_chunks_per_genre: int = dataclasses.field(default=0, metadata={
+        "help": "balance: at most this many chunks per top genre (0: no cap)"})
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed of the split and of the descriptions"})
+    allow_file_urls: bool = dataclasses.field(default=False, metadata={"help": "let file:// URLs through yt-dlp"})
+    retries: int = dataclasses.field(default=3, metadata={"help": "download retries per item"})
+    shard: tp.Tuple[int, int] = dataclasses.field(default=(0, 1), metadata={
+        "help": "process only songs of shard i of n (i/n); join shard outputs with `merge`"})
+
+    def __post_init__(self):
+        def bad(field: str, value, fix: str):
+            raise ValueError(f"{field}={value!r}: {fix}")
+
+        if self.name and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.name):
+            bad("name", self.name, "use letters, digits, '_', '-', '.' (it becomes dset=audio/<name>)")
+        if not 1.0 <= self.chunk_seconds <= 600.0:
+            bad("chunk_seconds", self.chunk_seconds, "use 1 to 600 seconds (MusicGen trains on 30)")
+        if self.sample_rate not in (16000, 22050, 24000, 32000, 44100, 48000):
+            bad("sample_rate", self.sample_rate, "use 32000 for MusicGen (or 16000/24000/44100/48000)")
+        if not 0.0 < self.min_segment_ratio <= 1.0:
+            bad("min_segment_ratio", self.min_segment_ratio, "use a fraction in (0, 1]")
+        if self.remainder not in REMAINDER:
+            bad("remainder", self.remainder, f"use one of {REMAINDER}")
+        if self.workers < 1:
+            bad("workers", self.workers, "use 1 or more")
+        self.split = tuple(float(x) for x in self.split)  # type: ignore[assignment]
+        if len(self.split) != 3 or min(self.split) < 0 or abs(sum(self.split) - 1.0) > 1e-6 or self.split[0] <= 0:
+            bad("split", self.split, "give three non-negative fractions train,valid,test summing to 1")
+        if self.split_by not in SPLIT_BY:
+            bad("split_by", self.split_by, f"use one of {SPLIT_BY}")
+        if self.dedupe not in DEDUPE:
+            bad("dedupe", self.dedupe, f"use one of {DEDUPE}")
+        if not 0.0 < self.near_duplicate <= 1.0:
+            bad("near_duplicate", self.near_duplicate, "use a similarity in (0, 1]")
+        if self.tagger not in TAGGERS:
+            bad("tagger", self.tagger, f"use one of {TAGGERS}")
+        if self.bpm_method not in BPM_METHODS:
+            bad("bpm_method", self.bpm_method, f"use one of {BPM_METHODS}")
+        i, n = self.shard
+        if not (n >= 1 and 0 <= i < n):
+            bad("shard", f"{i}/{n}", "use i/n with 0 <= i < n, e.g. 0/4")
+
+    @property
+    def chunk_samples(self) -> int:
+        return int(round(self.chunk_seconds * self.sample_rate))
+
+
+def parse_shard(text: str) -> tp.Tuple[int, int]:
+    """``"2/8"`` -> ``(2, 8)``."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise ValueError(f"--shard {text!r}: use i/n, e.g. 0/4 (shards 0..n-1)")
+    return int(match.group(1)), int(match.group(2))

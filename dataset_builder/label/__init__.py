@@ -1,0 +1,138 @@
+"""Labels for each chunk: key and mode, tempo, loudness (essentia DSP), genres, moods and instruments (a tagger),
+and a text description built from them.
+
+>>> from dataset_builder.label import LabelConfig, Labeler, describe
+>>> labeler = Labeler(LabelConfig(tagger="musicnn"))     # doctest: +SKIP
+>>> labels = labeler(audio, 32000)                       # doctest: +SKIP
+>>> labels.key, labels.scale, round(labels.bpm), labels.genres[:1]   # doctest: +SKIP
+('F#', 'major', 128, [('electronic', 0.42)])
+>>> describe(labels, seed=7)                             # doctest: +SKIP
+
+Taggers: ``musicnn`` (offline default: the MSD and MTT musicnn models shipped in the musicnn PyPI wheel),
+``effnet`` (Discogs-EffNet + genre_discogs400 + MTG-Jamendo mood/theme and instrument heads, downloaded from
+essentia.upf.edu), ``none`` (DSP labels only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as tp
+
+import numpy as np
+import soxr
+
+from .describe import describe
+from .dsp import BPM_METHODS, DspLabeler
+
+TAGGERS = ("musicnn", "effnet", "none")
+Scored = tp.List[tp.Tuple[str, float]]
+
+
+@dataclasses.dataclass
+class LabelConfig:
+    """How chunks are labelled."""
+
+    tagger: str = dataclasses.field(default="musicnn", metadata={"help": f"one of {TAGGERS}"})
+    bpm_method: str = dataclasses.field(default="degara", metadata={"help": f"one of {BPM_METHODS}"})
+    threshold: float = dataclasses.field(default=0.1, metadata={"help": "minimum tag probability to keep a tag"})
+    top: int = dataclasses.field(default=3, metadata={"help": "at most this many genres / moods / instruments"})
+
+    def __post_init__(self):
+        if self.tagger not in TAGGERS:
+            raise ValueError(f"LabelConfig.tagger={self.tagger!r}: use one of {', '.join(TAGGERS)}")
+        if self.bpm_method not in BPM_METHODS:
+            raise ValueError(f"LabelConfig.bpm_method={self.bpm_method!r}: use one of {', '.join(BPM_METHODS)}")
+        if not 0.0 <= self.threshold < 1.0:
+            raise ValueError(f"LabelConfig.threshold={self.threshold} must be in [0, 1)")
+        if self.top < 1:
+            raise ValueError(f"LabelConfig.top={self.top} must be >= 1")
+
+
+@dataclasses.dataclass
+class Labels:
+    """Labels of one chunk. Tag lists are ``(name, probability)`` sorted by probability (may be empty)."""
+
+    key: str
+    scale: str
+    key_strength: float
+    bpm: float
+    loudness_lufs: float
+    genres: Scored = dataclasses.field(default_factory=list)
+    moods: Scored = dataclasses.field(default_factory=list)
+    instruments: Scored = dataclasses.field(default_factory=list)
+    keywords: tp.List[str] = dataclasses.field(default_factory=list)
+    tagger: str = "none"
+
+    def to_dict(self) -> tp.Dict[str, tp.Any]:
+        out = dataclasses.asdict(self)
+        for name in ("genres", "moods", "instruments"):
+            out[name] = [[n, round(float(p), 4)] for n, p in out[name]]
+        if not np.isfinite(out["loudness_lufs"]):
+            out["loudness_lufs"] = None  # JSON has no -inf
+        return out
+
+    @classmethod
+    def from_dict(cls, data: tp.Mapping[str, tp.Any]) -> "Labels":
+        data = dict(data)
+        for name in ("genres", "moods", "instruments"):
+            data[name] = [(str(n), float(p)) for n, p in data.get(name, [])]
+        if data.get("loudness_lufs") is None:
+            data["loudness_lufs"] = float("-inf")
+        return cls(**data)
+
+
+class Labeler:
+    """Labels chunks; loads its models once (create one per worker process)."""
+
+    def __init__(self, config: tp.Optional[LabelConfig] = None):
+        self.config = config or LabelConfig()
+        self.dsp = DspLabeler(bpm_method=self.config.bpm_method)
+        self._musicnn: tp.List[tp.Any] = []
+        self._effnet = None
+        if self.config.tagger == "musicnn":
+            from .musicnn import MusicnnModel
+
+            self._musicnn = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]
+        elif self.config.tagger == "effnet":
+            from .effnet import EffnetTagger
+
+            self._effnet = EffnetTagger()
+
+    def __call__(self, audio: np.ndarray, sample_rate: int) -> Labels:
+        """Label mono ``audio`` [samples] at ``sample_rate``."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise ValueError(f"Labeler takes mono audio [samples], got shape {audio.shape}")
+        dsp = self.dsp(audio, sample_rate)
+        labels = Labels(key=dsp.key, scale=dsp.scale, key_strength=dsp.key_strength, bpm=dsp.bpm,
+                        loudness_lufs=dsp.loudness_lufs, tagger=self.config.tagger)
+        if self.config.tagger == "none":
+            return labels
+        audio16k = audio if sample_rate == 16000 else soxr.resample(audio, sample_rate, 16000).astype(np.float32)
+        cfg = self.config
+        if self._musicnn:
+            from . import taxonomy as tx
+
+            msd, mtt = (model.tags(audio16k) for model in self._musicnn)
+            labels.genres = tx.pick({**mtt, **msd}, {**tx.MTT_GENRES, **tx.MSD_GENRES}, cfg.threshold, cfg.top,
+                                    at_least_one=True)
+            labels.moods = [(tx.hyphenate(n), p) for n, p in
+                            tx.pick({**msd, **mtt}, {**tx.MSD_MOODS, **tx.MTT_MOODS}, cfg.threshold, cfg.top)]
+            labels.instruments = tx.pick(mtt, tx.MTT_INSTRUMENTS, cfg.threshold, cfg.top)
+            labels.keywords = [n for n, _ in tx.pick(msd, tx.MSD_KEYWORDS, cfg.threshold, cfg.top)]
+        else:
+            from . import taxonomy as tx
+            from .effnet import effnet_label_name
+
+            scores = self._effnet(audio16k)
+            for field, head, at_least_one in (("genres", "genre", True), ("moods", "mood", False),
+                                              ("instruments", "instrument", False)):
+                names = {label: effnet_label_name(label) for label in scores[head]}
+                picked = tx.pick(scores[head], names, cfg.threshold, cfg.top, at_least_one=at_least_one)
+                if field == "moods":
+                    picked = [(tx.hyphenate(n), p) for n, p in picked]
+                setattr(labels, field, picked)
+        return labels
+
+
+__all__ = ["LabelConfig", "Labeler", "Labels", "describe", "TAGGERS"]

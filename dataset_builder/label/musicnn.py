@@ -1,0 +1,190 @@
+"""The musicnn taggers as essentia models, built offline from the checkpoints the ``musicnn`` PyPI wheel ships.
+
+The wheel (ISC licence; MSD and MTT models by Pons & Serra) holds TF1 checkpoints. On first use they are
+converted once into frozen graphs that essentia's ``TensorflowPredictMusiCNN`` runs (see :mod:`.tfproto`),
+cached under ``<genrecraft cache>/models/musicnn/``, and checked against reference outputs of the original
+TensorFlow model stored in this package (``reference/musicnn_reference.npz``).
+
+>>> model = MusicnnModel("MSD_musicnn")          # doctest: +SKIP
+>>> model.tags(audio16k)                         # doctest: +SKIP
+{'rock': 0.03, 'pop': 0.12, ...}
+>>> model.embed(audio16k).shape                  # doctest: +SKIP
+(10, 200)
+
+Input is mono float32 audio at 16 kHz; the model sees 3-second patches (187 frames of a 96-band log-mel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import typing as tp
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from genrecraft import paths
+from genrecraft.atomic import atomic_path, write_json
+
+from . import tfproto
+
+SAMPLE_RATE = 16000
+PATCH_FRAMES = 187
+MUSICNN_WHEEL = "musicnn-0.1.0-py3-none-any.whl"
+MUSICNN_WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"
+INPUT, TAGS_OUTPUT, EMBEDDING_OUTPUT = "model/Placeholder", "model/Sigmoid", "model/dense/BiasAdd"
+IS_TRAINING = "model/Placeholder_2"  # the bool placeholder of batch norm and dropout
+REFERENCE = Path(__file__).resolve().parent / "reference" / "musicnn_reference.npz"
+
+MSD_LABELS = ('rock', 'pop', 'alternative', 'indie', 'electronic', 'female vocalists', 'dance', '00s',
+              'alternative rock', 'jazz', 'beautiful', 'metal', 'chillout', 'male vocalists', 'classic rock', 'soul',
+              'indie rock', 'Mellow', 'electronica', '80s', 'folk', '90s', 'chill', 'instrumental', 'punk', 'oldies',
+              'blues', 'hard rock', 'ambient', 'acoustic', 'experimental', 'female vocalist', 'guitar', 'Hip-Hop',
+              '70s', 'party', 'country', 'easy listening', 'sexy', 'catchy', 'funk', 'electro', 'heavy metal',
+              'Progressive rock', '60s', 'rnb', 'indie pop', 'sad', 'House', 'happy')
+MTT_LABELS = ('guitar', 'classical', 'slow', 'techno', 'strings', 'drums', 'electronic', 'rock', 'fast', 'piano',
+              'ambient', 'beat', 'violin', 'vocal', 'synth', 'female', 'indian', 'opera', 'male', 'singing', 'vocals',
+              'no vocals', 'harpsichord', 'loud', 'quiet', 'flute', 'woman', 'male vocal', 'no vocal', 'pop', 'soft',
+              'sitar', 'solo', 'man', 'classic', 'choir', 'voice', 'new age', 'dance', 'male voice', 'female vocal',
+              'beats', 'harp', 'cello', 'no voice', 'weird', 'country', 'metal', 'female voice', 'choral')
+MODELS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS}
+
+
+class ModelFilesError(RuntimeError):
+    """A model's files cannot be obtained or do not verify."""
+
+
+def _wheel_path(cache: Path) -> Path:
+    """The musicnn wheel: ``GENRECRAFT_MUSICNN_WHEEL`` if set, else downloaded from PyPI once (29 MB)."""
+    override = os.environ.get("GENRECRAFT_MUSICNN_WHEEL")
+    wheel = Path(override) if override else cache / MUSICNN_WHEEL
+    if not wheel.exists():
+        if override:
+            raise ModelFilesError(f"GENRECRAFT_MUSICNN_WHEEL={override} does not exist")
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "musicnn==0.1.0",
+                   "-d", tmp, "--quiet"]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            got = Path(tmp) / MUSICNN_WHEEL
+            if result.returncode != 0 or not got.exists():
+                raise ModelFilesError(
+                    "could not download the musicnn wheel from PyPI (it ships the tagger checkpoints): "
+                    f"{result.stderr.strip()[-400:]}\nFix: on a machine with PyPI access run "
+                    f"`pip download --no-deps musicnn==0.1.0 -d DIR`, copy {MUSICNN_WHEEL} here and set "
+                    "GENRECRAFT_MUSICNN_WHEEL=/path/to/it (or use --tagger none).")
+            os.replace(got, wheel)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if digest != MUSICNN_WHEEL_SHA256:
+        raise ModelFilesError(f"{wheel} has sha256 {digest}, expected {MUSICNN_WHEEL_SHA256} (musicnn 0.1.0): "
+                              "delete it to download again")
+    return wheel
+
+
+def convert(name: str, wheel: Path, out_file: Path) -> Path:
+    """Convert checkpoint ``name`` (e.g. ``MSD_musicnn``) from the musicnn wheel into a frozen graph."""
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(wheel) as archive:
+        members = [m for m in archive.namelist() if m.startswith(f"musicnn/{name}/.")]
+        if not members:
+            raise ModelFilesError(f"{wheel} has no checkpoint musicnn/{name}/")
+        archive.extractall(tmp, members=members)
+        prefix = Path(tmp) / "musicnn" / name
+        meta = tfproto.MetaGraphDef.FromString((prefix / ".meta").read_bytes())
+        variables = tfproto.read_checkpoint(str(prefix) + "/")
+    frozen = tfproto.freeze(meta.graph_def, variables, [TAGS_OUTPUT, EMBEDDING_OUTPUT],
+                            constants={IS_TRAINING: np.array(False)})
+    with atomic_path(out_file) as tmp_file:
+        tmp_file.write_bytes(frozen.SerializeToString())
+    return out_file
+
+
+def run_graph(graph: Path, patches: np.ndarray) -> tp.Dict[str, np.ndarray]:
+    """Run a frozen musicnn graph on log-mel ``patches`` [batch, 187, 96]: ``{"tags": [batch, 50],
+    "embedding": [batch, 200]}`` (essentia's generic TensorflowPredict, no audio front-end)."""
+    import essentia
+    import essentia.standard as es
+
+    pool = essentia.Pool()
+    pool.set(INPUT, patches.astype(np.float32)[:, None])  # essentia tensors are 4-D: [batch, 1, time, freq]
+    predict = es.TensorflowPredict(graphFilename=str(graph), inputs=[INPUT],
+                                   outputs=[TAGS_OUTPUT, EMBEDDING_OUTPUT], squeeze=True)
+    out = predict(pool)
+    return {"tags": np.asarray(out[TAGS_OUTPUT]).reshape(len(patches), -1),
+            "embedding": np.asarray(out[EMBEDDING_OUTPUT]).reshape(len(patches), -1)}
+
+
+def verify(name: str, graph: Path, atol: float = 1e-4) -> float:
+    """Compare the converted graph with the original model's stored outputs; returns the max abs difference."""
+    if not REFERENCE.exists():
+        raise ModelFilesError(f"reference outputs {REFERENCE} are missing from the installation")
+    reference = np.load(REFERENCE)
+    got = run_graph(graph, reference["input"])
+    diff = max(float(np.abs(got["tags"] - reference[f"{name}/tags"]).max()),
+               float(np.abs(got["embedding"] - reference[f"{name}/embedding"]).max()))
+    if not diff <= atol:
+        raise ModelFilesError(f"converted {name} differs from the original model by {diff:.2e} (> {atol}); "
+                              f"delete {graph} to convert again")
+    return diff
+
+
+def model_file(name: str) -> Path:
+    """The verified frozen graph for ``name``, converting it on first use (cached)."""
+    if name not in MODELS:
+        raise ValueError(f"musicnn model {name!r}: use one of {', '.join(MODELS)}")
+    cache = paths.cache_dir() / "models" / "musicnn"
+    graph = cache / f"{name}.pb"
+    stamp = cache / f"{name}.verified.json"
+    if graph.exists() and stamp.exists():
+        return graph
+    convert(name, _wheel_path(cache), graph)
+    diff = verify(name, graph)
+    write_json(stamp, {"model": name, "source": MUSICNN_WHEEL, "max_abs_diff_vs_original": diff})
+    return graph
+
+
+class MusicnnModel:
+    """One musicnn tagger (``MSD_musicnn``: 50 Million Song Dataset tags; ``MTT_musicnn``: 50 MagnaTagATune tags).
+
+    ``patch_hop`` is the hop between 3-second patches in frames (187 = no overlap, the fastest; 93 = 50 %).
+    """
+
+    sample_rate = SAMPLE_RATE
+    dim = 200
+
+    def __init__(self, name: str = "MSD_musicnn", patch_hop: int = PATCH_FRAMES):
+        import essentia.standard as es
+
+        self.name = name
+        self.labels = MODELS[name] if name in MODELS else ()
+        self.graph = model_file(name)
+        self._tagger = es.TensorflowPredictMusiCNN(graphFilename=str(self.graph), output=TAGS_OUTPUT,
+                                                   patchHopSize=patch_hop)
+        self._embedder = es.TensorflowPredictMusiCNN(graphFilename=str(self.graph), output=EMBEDDING_OUTPUT,
+                                                     patchHopSize=patch_hop)
+
+    @staticmethod
+    def _check(audio16k: np.ndarray) -> np.ndarray:
+        audio = np.asarray(audio16k, dtype=np.float32)
+        if audio.ndim != 1:
+            raise ValueError(f"musicnn takes mono audio [samples], got shape {audio.shape}")
+        if len(audio) < 3 * SAMPLE_RATE:
+            audio = np.pad(audio, (0, 3 * SAMPLE_RATE - len(audio)))  # one patch at least
+        return audio
+
+    def activations(self, audio16k: np.ndarray) -> np.ndarray:
+        """Tag probabilities per 3-second patch, [patches, 50]."""
+        return np.asarray(self._tagger(self._check(audio16k)))
+
+    def tags(self, audio16k: np.ndarray) -> tp.Dict[str, float]:
+        """Tag probabilities averaged over the clip."""
+        mean = self.activations(audio16k).mean(axis=0)
+        return {label: float(p) for label, p in zip(self.labels, mean)}
+
+    def embed(self, audio16k: np.ndarray) -> np.ndarray:
+        """The 200-d penultimate-layer embedding per 3-second patch, [patches, 200]."""
+        return np.asarray(self._embedder(self._check(audio16k)))

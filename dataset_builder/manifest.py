@@ -1,0 +1,101 @@
+"""Stage 5: audiocraft's own formats, written atomically.
+
+- ``egs/{train,valid,test}/data.jsonl``: one AudioMeta per chunk (``path, duration, sample_rate, amplitude,
+  weight, info_path``), as ``audiocraft.data.audio_dataset`` reads them;
+- a sidecar ``<chunk>.json`` next to each chunk with the MusicInfo fields in the types audiocraft's loader keeps:
+  ``instrument`` is one string (a list would be dropped silently), ``moods`` and ``keywords`` are lists of
+  single words (a string would be split on spaces and commas, so multi-word moods are hyphenated), ``key`` is
+  one lower-case string without commas (``"f# major"``: a comma makes the loader drop it), ``bpm`` a number.
+  Extra fields (song id, source URL, licence, start time, split, every label with its probability) are ignored
+  by audiocraft and kept for people;
+- a dset config, so ``dset=audio/<name>`` works in Dora.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing as tp
+from pathlib import Path
+
+from genrecraft import paths
+from genrecraft.atomic import write_json, write_text
+
+from .chunk import Chunk
+from .download import Item
+from .label import Labels, describe
+from .split import SPLITS
+
+
+def _words(values: tp.Iterable[str]) -> tp.List[str]:
+    return ["-".join(str(v).strip().lower().replace(",", " ").split()) for v in values if str(v).strip()]
+
+
+def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str, seed: int) -> tp.Dict[str, tp.Any]:
+    """The sidecar of one chunk: MusicInfo fields (in types audiocraft keeps) plus provenance."""
+    tags = item.tags
+    info: tp.Dict[str, tp.Any] = {
+        "title": item.title, "artist": item.artist, "key": None, "bpm": None, "genre": None, "moods": [],
+        "keywords": [], "description": None, "name": chunk.chunk_id.lower(), "instrument": None,
+    }
+    if labels is not None:
+        info["key"] = f"{labels.key} {labels.scale}".strip().lower().replace(",", " ") or None
+        info["bpm"] = round(float(labels.bpm), 1) if labels.bpm else None
+        info["genre"] = labels.genres[0][0].lower() if labels.genres else None
+        info["moods"] = _words(m for m, _ in labels.moods)
+        info["keywords"] = _words(labels.keywords)
+        info["instrument"] = ", ".join(i.lower() for i, _ in labels.instruments) or None
+        seed_int = int(hashlib.sha1(f"{seed}:{chunk.chunk_id}".encode()).hexdigest()[:8], 16)
+        info["description"] = describe(labels, seed=seed_int)
+    for field in ("genre", "instrument", "description"):
+        if tags.get(field):
+            info[field] = tags[field].strip().lower() if field != "description" else tags[field].strip()
+    for field in ("moods", "keywords"):
+        if tags.get(field):
+            info[field] = _words(tags[field].split(","))
+    if info["description"] is None:
+        info["description"] = " ".join(x for x in [info["genre"] or "", "music"] if x)
+    info.update({
+        "song_id": item.item_id, "source_url": item.source_url, "license": item.license, "start": chunk.start,
+        "split": split, "labels": labels.to_dict() if labels is not None else None,
+    })
+    return info
+
+
+def audio_meta(chunk: Chunk, sample_rate: int) -> tp.Dict[str, tp.Any]:
+    return {"path": str(Path(chunk.path).resolve()), "duration": round(chunk.duration, 6), "sample_rate": sample_rate,
+            "amplitude": None, "weight": None, "info_path": None}
+
+
+def dset_yaml(out: Path, sample_rate: int) -> str:
+    egs = out.resolve() / "egs"
+    return ("# @package __global__\n"
+            f"# Written by `python -m dataset_builder` for {out.resolve()}\n"
+            "datasource:\n"
+            f"  max_sample_rate: {sample_rate}\n"
+            "  max_channels: 1\n"
+            f"  train: {egs / 'train'}\n"
+            f"  valid: {egs / 'valid'}\n"
+            f"  evaluate: {egs / 'test'}\n"
+            f"  generate: {egs / 'test'}\n")
+
+
+def write_manifests(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mapping[str, Item],
+                    labels: tp.Mapping[str, Labels], song_split: tp.Mapping[str, str], config
+                    ) -> tp.Dict[str, tp.Any]:
+    """Write sidecars, the three manifests and the dset config. Returns per-split counts and paths."""
+    lines: tp.Dict[str, tp.List[str]] = {s: [] for s in SPLITS}
+    for chunk in sorted(chunks, key=lambda c: c.chunk_id):
+        split = song_split[chunk.item_id]
+        info = music_info(chunk, items[chunk.item_id], labels.get(chunk.chunk_id), split, config.seed)
+        sidecar = Path(chunk.path).with_suffix(".json")
+        if not sidecar.exists() or json.loads(sidecar.read_text()) != info:
+            write_json(sidecar, info)
+        lines[split].append(json.dumps(audio_meta(chunk, config.sample_rate), ensure_ascii=False))
+    for split in SPLITS:
+        write_text(out / "egs" / split / "data.jsonl", "".join(line + "\n" for line in lines[split]))
+    yaml = dset_yaml(out, config.sample_rate)
+    write_text(out / f"dset_{name}.yaml", yaml)
+    registered = paths.user_config_dir() / "dset" / "audio" / f"{name}.yaml"
+    write_text(registered, yaml)
+    return {"counts": {s: len(lines[s]) for s in SPLITS}, "dset": f"audio/{name}", "dset_file": str(registered)}

@@ -1,0 +1,156 @@
+"""genrecraft's Dora solvers: MusicGen fine-tuning with early stopping, and LoRA training.
+
+Both extend audiocraft's ``MusicGenSolver`` (same data pipeline, loss, metrics ``ce``, ``ppl``, ``ce_q1..``,
+generation and evaluation stages) and are registered in :data:`genrecraft.train.SOLVERS`:
+
+- ``solver: musicgen_ft``: full fine-tuning, plus early stopping on valid CE (``early_stopping.patience``);
+- ``solver: musicgen_lora``: loads a base LM (``lora.base``), injects LoRA with :mod:`lora`, freezes the base,
+  optimises only the adapters, checkpoints only adapter + optimizer state (small files: the checkpoint's
+  ``model`` entry holds the adapter tensors, and the base is re-read from ``lora.base`` on resume), keeps an EMA
+  of the adapters only, and writes the best state as an adapter folder (``<xp>/adapter``) each time it improves.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as tp
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import compat
+
+compat.apply()
+
+from audiocraft.solvers import builders  # noqa: E402
+from audiocraft.solvers.musicgen import MusicGenSolver  # noqa: E402
+
+import lora  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_DIR = "adapter"
+
+
+class EarlyStoppingMixin:
+    """Stop when valid CE has not improved for ``early_stopping.patience`` epochs (0 or missing: never).
+
+    Uses the solver's history, so a resumed or re-run experiment takes the same decision.
+    """
+
+    history: tp.List[dict]
+    cfg: tp.Any
+
+    def epochs_since_best(self) -> int:
+        scores = [epoch["valid"]["ce"] for epoch in self.history if "valid" in epoch and "ce" in epoch["valid"]]
+        if not scores:
+            return 0
+        best = min(range(len(scores)), key=scores.__getitem__)
+        return len(scores) - 1 - best
+
+    def should_stop_training(self) -> bool:
+        if super().should_stop_training():  # type: ignore[misc]
+            return True
+        patience = int(self.cfg.get("early_stopping", {}).get("patience", 0) or 0)
+        if patience > 0 and self.epochs_since_best() >= patience:
+            logger.info("Early stopping: valid ce has not improved for %d epochs (patience %d).",
+                        self.epochs_since_best(), patience)
+            return True
+        return False
+
+
+class MusicGenFTSolver(EarlyStoppingMixin, MusicGenSolver):
+    """Full fine-tuning of MusicGen (audiocraft's solver) with early stopping."""
+
+
+class _AdapterModules(nn.Module):
+    """The LM's adapter modules, shared (not copied): the state source for checkpoints, best state and EMA."""
+
+    def __init__(self, lm: nn.Module):
+        super().__init__()
+        self.hosts = nn.ModuleDict()
+        for name, module in lm.named_modules():
+            if hasattr(module, "lora") and isinstance(module.lora, nn.ModuleDict) and name:
+                self.hosts[name.replace(".", "__")] = module.lora
+
+
+def load_base_lm_state(base: str) -> tp.Dict[str, torch.Tensor]:
+    """The plain LM state dict named by ``lora.base``.
+
+    Accepted: ``//pretrained/<hf id>`` (e.g. ``//pretrained/facebook/musicgen-small``), ``//sig/<SIG>`` of a
+    finished genrecraft/audiocraft run (its best state), a ``checkpoint.th`` path, or an exported folder with
+    ``state_dict.bin``.
+    """
+    from audiocraft.models import loaders
+    from audiocraft.utils import checkpoint
+
+    if base.startswith("//pretrained/"):
+        return loaders.load_lm_model_ckpt(base[len("//pretrained/"):])["best_state"]
+    path = Path(base)
+    if path.is_dir() and (path / "state_dict.bin").exists():
+        return loaders.load_lm_model_ckpt(str(path))["best_state"]
+    resolved = checkpoint.resolve_checkpoint_path(base, use_fsdp=False)
+    if resolved is None or not Path(resolved).exists():
+        raise ValueError(
+            f"lora.base={base!r} was not found. Use //pretrained/facebook/musicgen-small (or -medium), //sig/<SIG> of "
+            "a finished Dora run, a checkpoint.th path, or a folder exported by `python -m genrecraft.export`.")
+    state = checkpoint.load_checkpoint(resolved)
+    best = state.get("fsdp_best_state") or state.get("best_state") or {}
+    if "model" not in best or all(".lora." in k or "lora_" in k for k in best["model"]):
+        raise ValueError(f"lora.base={base!r}: checkpoint {resolved} holds no full model best state (a LoRA "
+                         "run's checkpoint holds adapters only: export it with `python -m genrecraft.export` and "
+                         "use the exported folder as base)")
+    return best["model"]
+
+
+class MusicGenLoRASolver(EarlyStoppingMixin, MusicGenSolver):
+    """Train LoRA adapters on a frozen MusicGen LM (see the module docstring). Config block ``lora``:
+
+    ``base`` (model to adapt), ``r``, ``alpha``, ``dropout``, ``targets``, ``layers``, ``rslora``.
+    """
+
+    def build_model(self) -> None:
+        super().build_model()
+        cfg = self.cfg
+        if cfg.continue_from:
+            raise ValueError(
+                f"continue_from={cfg.continue_from!r} is not used by solver=musicgen_lora: the model to adapt is "
+                "lora.base (e.g. lora.base=//pretrained/facebook/musicgen-small); rerunning the same command "
+                "resumes a LoRA run.")
+        if self.cfg.fsdp.use:
+            raise ValueError("fsdp.use=true is not supported with LoRA: the frozen base needs no sharding of "
+                             "optimizer state; use DDP (dora run -d)")
+        if cfg.lora.base:
+            self.logger.info("Loading the base LM from %s", cfg.lora.base)
+            self.model.load_state_dict(load_base_lm_state(str(cfg.lora.base)))
+        else:
+            self.logger.warning("lora.base is empty: adapting a randomly initialised LM (tests only)")
+        config = lora.LoraConfig(r=int(cfg.lora.r), alpha=float(cfg.lora.alpha), dropout=float(cfg.lora.dropout),
+                                 targets=tuple(cfg.lora.targets),
+                                 layers=tuple(cfg.lora.layers) if cfg.lora.layers else None,
+                                 rslora=bool(cfg.lora.rslora))
+        report = lora.inject(self.model, config)
+        self.logger.info("%s", report)
+        self.adapters = _AdapterModules(self.model)
+
+        # Checkpoints, best state and EMA track the adapters, not the frozen base. audiocraft insists on a state
+        # source named "model", so that name now serves the adapter modules.
+        from flashy.state import AttributeWrapper
+
+        self.stateful.sources["model"] = AttributeWrapper(self, "adapters")
+        self.best_state.states.pop("model", None)
+        self.register_best_state("model")
+        self._ema_sources["model"] = self.adapters
+        self.optimizer = builders.get_optimizer(lora.lora_parameters(self.model), self.cfg.optim)
+        self.lr_scheduler = builders.get_lr_scheduler(self.optimizer, self.cfg.schedule, self.total_updates)
+
+    def save_checkpoints(self):
+        super().save_checkpoints()
+        import flashy
+
+        if flashy.distrib.is_rank_zero() and self._new_best_state:
+            with self.swap_best_state():
+                lora.save_adapter(self.model, Path(self.folder) / ADAPTER_DIR,
+                                  base_model_id=str(self.cfg.lora.base or "random-init"))
+            self.logger.info("Best adapter written to %s", Path(self.folder) / ADAPTER_DIR)

@@ -1,0 +1,178 @@
+"""Adapter files (save / load) and export of a merged model in audiocraft's own format."""
+
+from __future__ import annotations
+
+import json
+import typing as tp
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import LoraConfig
+from .inject import (LORA_KEY, _adapted_weights, _hosts, adapter_state_dict, base_state_dict, fingerprint,
+                     get_config, get_lm, has_lora, inject, same_base)
+from .layers import SEGMENTS
+
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter_model.safetensors"
+FORMAT = "genrecraft-lora/1"
+
+
+class AdapterMismatchError(ValueError):
+    """An adapter does not fit the model it is loaded onto."""
+
+
+def _toolkit_version() -> str:
+    from genrecraft import __version__
+
+    return __version__
+
+
+def _lm_shape(lm: nn.Module) -> tp.Dict[str, int]:
+    layer = lm.transformer.layers[0]
+    return {"dim": int(lm.dim), "num_layers": len(lm.transformer.layers), "num_heads": int(layer.self_attn.num_heads),
+            "n_q": int(lm.num_codebooks), "card": int(lm.card)}
+
+
+def save_adapter(model: nn.Module, folder: tp.Union[str, Path], base_model_id: str = "unknown") -> Path:
+    """Write ``adapter_config.json`` and ``adapter_model.safetensors`` (adapter tensors only) to ``folder``.
+
+    The config records the targets, r, alpha, dropout, the base model id, a fingerprint of the base weights
+    and the toolkit version. Each file is written atomically; the config last. Returns the folder.
+    """
+    from safetensors.torch import save_file
+
+    from genrecraft.atomic import atomic_path, write_json
+
+    lm = get_lm(model)
+    config = get_config(lm)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in adapter_state_dict(lm).items()}
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    merged = [a.merged for a, _ in _adapted_weights(lm)]
+    if any(merged):
+        raise ValueError("save_adapter needs unmerged adapters (the fingerprint is of the base): call lora.unmerge")
+    write_json(folder / CONFIG_NAME, {
+        "format": FORMAT, "genrecraft_version": _toolkit_version(), "base_model_id": base_model_id,
+        "base_fingerprint": fingerprint(lm), "lm_shape": _lm_shape(lm), "lora": config.to_dict(),
+        "num_parameters": int(sum(t.numel() for t in tensors.values())),
+    })
+    return folder
+
+
+def read_adapter_config(folder: tp.Union[str, Path]) -> tp.Dict[str, tp.Any]:
+    """The parsed ``adapter_config.json`` of an adapter folder, with clear errors for a wrong folder."""
+    folder = Path(folder)
+    path = folder / CONFIG_NAME
+    if not path.is_file() or not (folder / WEIGHTS_NAME).is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a LoRA adapter folder: it needs {CONFIG_NAME} and {WEIGHTS_NAME} "
+            "(written by lora.save_adapter, by a LoRA training run, or by `python -m genrecraft.export`)")
+    data = json.loads(path.read_text())
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
+    return data
+
+
+def load_adapter(model: nn.Module, folder: tp.Union[str, Path], check_base: bool = True) -> LoraConfig:
+    """Load an adapter folder onto ``model`` (LMModel or MusicGen), injecting LoRA first if needed.
+
+    Raises :class:`AdapterMismatchError` when the adapter was trained on another base model (shape or weights
+    fingerprint differ; pass ``check_base=False`` to skip the weights check) or does not match the adapters
+    already injected. Returns the adapter's :class:`LoraConfig`.
+    """
+    from safetensors.torch import load_file
+
+    lm = get_lm(model)
+    meta = read_adapter_config(folder)
+    config = LoraConfig.from_dict(meta["lora"])
+    shape = _lm_shape(lm)
+    if meta["lm_shape"] != shape:
+        raise AdapterMismatchError(
+            f"adapter {folder} was trained on an LM of shape {meta['lm_shape']} (base {meta['base_model_id']!r}), "
+            f"but this model's LM has shape {shape}: load it onto {meta['base_model_id']!r}")
+    if has_lora(lm):
+        if get_config(lm) != config:
+            raise AdapterMismatchError(f"the model already has LoRA adapters with another config than {folder}; "
+                                       "call lora.remove(model) first")
+    elif check_base:
+        found = fingerprint(lm)
+        if not same_base(found, meta["base_fingerprint"]):
+            raise AdapterMismatchError(
+                f"adapter {folder} was trained on base {meta['base_model_id']!r}, and this model's weights are not "
+                "that base (fingerprint differs). Load the base it was trained on, or pass check_base=False if you "
+                "know the weights are the same.")
+    if not has_lora(lm):
+        inject(lm, config)
+    tensors = load_file(str(Path(folder) / WEIGHTS_NAME))
+    expected = set(adapter_state_dict(lm))
+    if set(tensors) != expected:
+        missing, extra = sorted(expected - set(tensors))[:5], sorted(set(tensors) - expected)[:5]
+        raise AdapterMismatchError(f"adapter {folder} does not match its config: missing {missing}, extra {extra}")
+    device = next(lm.parameters()).device
+    lm.load_state_dict({k: v.to(device) for k, v in tensors.items()}, strict=False)
+    return config
+
+
+@torch.no_grad()
+def merged_state_dict(model: nn.Module) -> tp.Dict[str, torch.Tensor]:
+    """The plain LM state dict with every adapter folded in (fp32 math), without changing the model."""
+    lm = get_lm(model)
+    state = {k: v.detach().clone() for k, v in base_state_dict(lm).items()}
+    for name, host in _hosts(lm):
+        prefix = f"{name}." if name else ""
+        if "weight" in host.lora:
+            adapter, key, rows = host.lora["weight"], prefix + "weight", None
+            if not adapter.merged:
+                state[key] = (state[key].float() + adapter.delta_weight().to(state[key].device)).to(state[key].dtype)
+            continue
+        key = prefix + "in_proj_weight"
+        dim = state[key].shape[0] // 3
+        for i, s in enumerate(SEGMENTS):
+            adapter = host.lora[s] if s in host.lora else None
+            if adapter is not None and not adapter.merged:
+                rows = slice(i * dim, (i + 1) * dim)
+                state[key][rows] = (state[key][rows].float() + adapter.delta_weight().to(state[key].device)
+                                    ).to(state[key].dtype)
+    for key, value in state.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ValueError(f"merging LoRA produced non-finite values in {key} (the adapter diverged)")
+    return state
+
+
+def export_merged(model: nn.Module, out_dir: tp.Union[str, Path], extra_info: tp.Optional[dict] = None) -> Path:
+    """Export the LM with adapters merged in audiocraft's format, loadable by plain ``MusicGen.get_pretrained(out_dir)``.
+
+    Writes ``state_dict.bin`` (``best_state``, ``xp.cfg``, ``version``, ``exported``), ``compression_state_dict.bin``
+    and ``genrecraft.json`` (provenance: toolkit version, LoRA config). The LM must carry its config as ``lm.cfg``
+    (audiocraft's loaders and genrecraft's builders set it).
+    """
+    import audiocraft
+
+    from genrecraft.atomic import atomic_path, write_json
+    from genrecraft.models import exportable_config_yaml, write_compression_package
+
+    lm = get_lm(model)
+    cfg = getattr(lm, "cfg", None)
+    if cfg is None:
+        raise ValueError("this LM has no .cfg (its audiocraft config); build it with genrecraft.models or load it with "
+                         "MusicGen.get_pretrained, which set it")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.to("cpu") for k, v in merged_state_dict(lm).items()}
+    with atomic_path(out_dir / "state_dict.bin") as tmp:
+        torch.save({"best_state": state, "xp.cfg": exportable_config_yaml(cfg), "version": audiocraft.__version__,
+                    "exported": True}, tmp)
+    write_compression_package(cfg.compression_model_checkpoint, out_dir / "compression_state_dict.bin",
+                              sample_rate=int(cfg.sample_rate))
+    info = {"genrecraft_version": _toolkit_version(), "merged_lora": get_config(lm).to_dict() if has_lora(lm) else None}
+    info.update(extra_info or {})
+    write_json(out_dir / "genrecraft.json", info)
+    return out_dir
+
+
+__all__ = ["save_adapter", "load_adapter", "read_adapter_config", "merged_state_dict", "export_merged",
+           "AdapterMismatchError", "CONFIG_NAME", "WEIGHTS_NAME", "LORA_KEY"]

@@ -1,0 +1,241 @@
+"""Labels: key/tempo accuracy on audio of known key and tempo, the musicnn conversion and tagger, the EffNet path
+with tiny hand-made graphs, descriptions."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dataset_builder.label import LabelConfig, Labeler, Labels, describe
+from dataset_builder.label import effnet, musicnn, tfproto
+from genrecraft.synth import SAMPLE_RATE, SongSpec, render_song
+
+GROUND_TRUTH = [("C", "major", 120, "synthpop"), ("A", "minor", 90, "lofi"), ("F#", "major", 128, "synthpop"),
+                ("Eb", "minor", 100, "lofi"), ("D", "major", 140, "synthpop"), ("B", "minor", 110, "lofi")]
+
+
+def test_key_and_bpm_on_known_songs():
+    labeler = Labeler(LabelConfig(tagger="none"))
+    for i, (key, mode, bpm, style) in enumerate(GROUND_TRUTH):
+        labels = labeler(render_song(SongSpec(key, mode, bpm, style, seed=i), 30.0), SAMPLE_RATE)
+        assert (labels.key, labels.scale) == (key, mode), (key, mode, labels)
+        assert abs(labels.bpm - bpm) / bpm < 0.04, (bpm, labels.bpm)
+        assert -30 < labels.loudness_lufs < -5
+        assert labels.genres == [] and labels.tagger == "none"
+
+
+def test_labels_json_round_trip():
+    labels = Labels("F#", "major", 0.8, 128.0, float("-inf"), [("electronic", 0.5)], [("happy", 0.2)],
+                    [("synthesizer", 0.3)], ["80s"], "musicnn")
+    data = json.loads(json.dumps(labels.to_dict()))
+    back = Labels.from_dict(data)
+    assert back.genres == [("electronic", 0.5)] and back.loudness_lufs == float("-inf") and back.keywords == ["80s"]
+
+
+def test_describe_varies_and_is_deterministic():
+    labels = Labels("F#", "major", 0.8, 128.0, -14.0, [("synth-pop", 0.5), ("electronic", 0.3)],
+                    [("energetic", 0.4), ("happy", 0.2)], [("synthesizer", 0.5), ("drums", 0.4), ("bass", 0.2)])
+    texts = [describe(labels, seed=s) for s in range(40)]
+    assert texts == [describe(labels, seed=s) for s in range(40)]
+    assert len(set(texts)) >= 20  # not one template
+    assert all("synth-pop" in t for t in texts)
+    assert sum("128" in t for t in texts) >= 25 and sum("F# major" in t for t in texts) >= 20
+    assert all("  " not in t and not t.endswith(",") for t in texts)
+
+
+@pytest.fixture(scope="module")
+def musicnn_graphs():
+    return {name: musicnn.model_file(name) for name in musicnn.MODELS}
+
+
+def test_musicnn_conversion_matches_the_original_model(musicnn_graphs):
+    for name, graph in musicnn_graphs.items():
+        stamp = json.loads(graph.with_name(f"{name}.verified.json").read_text())
+        assert stamp["max_abs_diff_vs_original"] < 1e-4
+        assert musicnn.verify(name, graph) < 1e-4
+        # Cached: a second call reuses the file.
+        mtime = graph.stat().st_mtime_ns
+        assert musicnn.model_file(name) == graph and graph.stat().st_mtime_ns == mtime
+
+
+def test_a_wrong_conversion_is_caught(musicnn_graphs, tmp_path):
+    graph = tfproto.GraphDef.FromString(musicnn_graphs["MSD_musicnn"].read_bytes())
+    for node in graph.node:
+        if node.op == "Const" and node.name.endswith("dense_1/bias"):
+            value = tfproto.tensor_value(node.attr["value"].tensor) + 0.5
+            node.attr["value"].tensor.CopyFrom(tfproto.tensor_proto(value.astype(np.float32)))
+            break
+    else:
+        pytest.fail("no output bias found")
+    broken = tmp_path / "broken.pb"
+    broken.write_bytes(graph.SerializeToString())
+    with pytest.raises(musicnn.ModelFilesError, match="differs from the original"):
+        musicnn.verify("MSD_musicnn", broken)
+
+
+def test_checkpoint_reader_reads_every_variable():
+    import zipfile
+
+    wheel = musicnn._wheel_path(musicnn.paths.cache_dir() / "models" / "musicnn")
+    with zipfile.ZipFile(wheel) as archive, archive.open("musicnn/MSD_musicnn/.meta") as meta_file:
+        meta = tfproto.MetaGraphDef.FromString(meta_file.read())
+    variables = [n.name for n in meta.graph_def.node if n.op == "VariableV2"]
+    assert len(variables) == 150
+    # Parsing and re-serialising loses nothing: undeclared fields are kept (written after the declared ones).
+    with zipfile.ZipFile(wheel) as archive:
+        raw = archive.read("musicnn/MSD_musicnn/.meta")
+    again = tfproto.MetaGraphDef.FromString(raw).SerializeToString()
+    assert len(again) == len(raw) and tfproto.MetaGraphDef.FromString(again) == meta
+
+
+def test_musicnn_tagger_on_music(musicnn_graphs):
+    model = musicnn.MusicnnModel("MSD_musicnn")
+    import soxr
+
+    audio = soxr.resample(render_song(SongSpec("C", "major", 124, "synthpop", seed=2), 12.0), SAMPLE_RATE, 16000)
+    tags = model.tags(audio)
+    assert set(tags) == set(musicnn.MSD_LABELS) and all(0.0 <= p <= 1.0 for p in tags.values())
+    assert max(tags, key=tags.get) in ("electronic", "electronica", "indie", "dance", "pop", "electro")
+    embedding = model.embed(audio)
+    assert embedding.shape == (4, 200) and np.isfinite(embedding).all()
+    labeler = Labeler(LabelConfig(tagger="musicnn"))
+    labels = labeler(render_song(SongSpec("A", "minor", 84, "lofi", seed=3), 12.0), SAMPLE_RATE)
+    assert labels.genres and labels.tagger == "musicnn"
+    assert all(" " not in mood for mood, _ in labels.moods)  # hyphenated for audiocraft
+
+
+# ---- EffNet path with tiny hand-made graphs --------------------------------------------------------------------
+
+def _node(graph, name, op, inputs=(), **attrs):
+    node = graph.node.add(name=name, op=op)
+    node.input.extend(inputs)
+    for key, value in attrs.items():
+        kind, v = value
+        if kind == "type":
+            node.attr[key].type = v
+        elif kind == "b":
+            node.attr[key].b = v
+        elif kind == "i":
+            node.attr[key].i = v
+        elif kind == "shape":
+            for d in v:
+                node.attr[key].shape.dim.add(size=d)
+    return node
+
+
+def _const(graph, name, array):
+    graph.node.append(tfproto.const_node(name, array))
+
+
+def _embedding_graph(dim: int) -> bytes:
+    """Placeholder[mel B,128,96] -> mean over time -> MatMul -> Split in two: PartitionedCall:0 and :1."""
+    g = tfproto.GraphDef()
+    g.versions.producer = 27
+    f32 = ("type", tfproto.DT_FLOAT)
+    _node(g, effnet.EMBEDDING_INPUT, "Placeholder", dtype=f32, shape=("shape", [-1, 128, 96]))
+    _const(g, "axis", np.array([1], np.int32))
+    _node(g, "mean", "Mean", [effnet.EMBEDDING_INPUT, "axis"], T=f32, Tidx=("type", tfproto.DT_INT32),
+          keep_dims=("b", False))
+    _const(g, "w", np.random.default_rng(0).normal(size=(96, 2 * dim)).astype(np.float32) / 10)
+    _node(g, "proj", "MatMul", ["mean", "w"], T=f32, transpose_a=("b", False), transpose_b=("b", False))
+    _const(g, "split_dim", np.array(1, np.int32))
+    _node(g, "PartitionedCall", "Split", ["split_dim", "proj"], T=f32, num_split=("i", 2))
+    return g.SerializeToString()
+
+
+def _head_graph(input_name: str, output_node: str, dim: int, classes: int, seed: int) -> bytes:
+    g = tfproto.GraphDef()
+    g.versions.producer = 27
+    f32 = ("type", tfproto.DT_FLOAT)
+    _node(g, input_name, "Placeholder", dtype=f32, shape=("shape", [-1, dim]))
+    _const(g, "w", np.random.default_rng(seed).normal(size=(dim, classes)).astype(np.float32))
+    _node(g, "logits", "MatMul", [input_name, "w"], T=f32, transpose_a=("b", False), transpose_b=("b", False))
+    _node(g, output_node, "Sigmoid", ["logits"], T=f32)
+    return g.SerializeToString()
+
+
+@pytest.fixture()
+def tiny_effnet(tmp_path, monkeypatch):
+    folder = tmp_path / "effnet"
+    folder.mkdir()
+    dim = 16
+    (folder / effnet.EMBEDDING.name).write_bytes(_embedding_graph(dim))
+    classes = {"genre": ["Electronic---Synth-pop", "Rock---Indie Rock", "Hip Hop---Boom Bap"],
+               "mood": ["happy", "dark", "film", "energetic"], "instrument": ["synthesizer", "drums", "piano"]}
+    for i, (head, (graph, meta, input_name, output)) in enumerate(effnet.HEADS.items()):
+        (folder / graph.name).write_bytes(_head_graph(input_name, output.split(":")[0], dim, len(classes[head]), i))
+        (folder / meta.name).write_text(json.dumps({"classes": classes[head]}))
+    monkeypatch.setenv("GENRECRAFT_EFFNET_DIR", str(folder))
+    return folder
+
+
+def test_effnet_path_runs_hand_made_graphs(tiny_effnet):
+    labeler = Labeler(LabelConfig(tagger="effnet", threshold=0.0, top=2))
+    labels = labeler(render_song(SongSpec("D", "major", 120, "synthpop", seed=1), 10.0), SAMPLE_RATE)
+    assert labels.tagger == "effnet" and labels.key == "D"
+    assert len(labels.genres) == 2 and {g for g, _ in labels.genres} <= {"synth-pop", "indie rock", "boom bap"}
+    assert len(labels.moods) == 2 and len(labels.instruments) == 2
+    assert all(0.0 <= p <= 1.0 for _, p in labels.genres + labels.moods + labels.instruments)
+    sums = json.loads((tiny_effnet / "checksums.json").read_text())
+    assert set(sums) == {f.name for f in effnet.ALL_FILES}
+
+
+def test_effnet_detects_a_changed_file(tiny_effnet):
+    effnet.ensure_files(download=False)
+    path = tiny_effnet / effnet.EMBEDDING.name
+    path.write_bytes(path.read_bytes() + b"\x00")
+    with pytest.raises(effnet.ModelFilesError, match="changed since it was first verified"):
+        effnet.ensure_files(download=False)
+
+
+def test_effnet_offline_error_says_where_to_put_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENRECRAFT_EFFNET_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr(effnet, "BASE_URL", "http://127.0.0.1:9/models/")  # nothing listens: refused at once
+    with pytest.raises(effnet.ModelFilesError) as info:
+        effnet.ensure_files(download=True)
+    message = str(info.value)
+    assert "could not download" in message and str(tmp_path / "empty") in message
+    assert "discogs-effnet-bs64-1.pb" in message and "--tagger musicnn" in message
+
+
+def test_bad_label_config_is_named():
+    with pytest.raises(ValueError, match="tagger='clap'"):
+        LabelConfig(tagger="clap")
+
+
+@pytest.mark.slow
+def test_musicnn_labels_arrive_intact_in_audiocraft(musicnn_graphs, tmp_path, work_dir):
+    import soundfile as sf
+
+    from dataset_builder import BuildConfig, build
+    from genrecraft import compat
+
+    music = tmp_path / "music"
+    music.mkdir()
+    for i, (key, mode, bpm, style) in enumerate(GROUND_TRUTH[:3]):
+        sf.write(music / f"s{i}.wav", render_song(SongSpec(key, mode, bpm, style, seed=i), 31.0), SAMPLE_RATE)
+    playlist = tmp_path / "playlist.txt"
+    playlist.write_text("music/\n")
+    result = build(playlist, tmp_path / "out", BuildConfig(name="tagged", tagger="musicnn", workers=2,
+                                                           split=(0.34, 0.33, 0.33)), progress=False)
+    assert sum(result.counts.values()) == 3
+
+    compat.apply()
+    from audiocraft.data.music_dataset import MusicDataset
+
+    seen_instrument = False
+    for split in ("train", "valid", "test"):
+        dataset = MusicDataset.from_meta(str(tmp_path / "out" / "egs" / split), segment_duration=None,
+                                         sample_rate=32000, channels=1, return_info=True, shuffle=False,
+                                         num_samples=None, sample_on_duration=False, sample_on_weight=False)
+        for index in range(len(dataset)):
+            _, info = dataset[index]
+            sidecar = json.loads(Path(info.meta.path).with_suffix(".json").read_text())
+            assert info.genre == sidecar["genre"] and sidecar["genre"]
+            assert (info.moods or []) == sidecar["moods"]  # a list of single words: kept as is
+            assert info.instrument == sidecar["instrument"]  # one string: kept (a list would be dropped)
+            seen_instrument |= bool(info.instrument)
+            assert sidecar["labels"]["tagger"] == "musicnn"
+    assert seen_instrument

@@ -17,14 +17,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import typing as tp
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from . import files
+from genrecraft import atomic
+
 from . import pairs as pairs_mod
 from . import stats
 from .store import RatingStore
@@ -270,18 +270,23 @@ def plot(result: Analysis, path: Path) -> Path:
     heads = [r for r in result.win_rates if r["opponent"] != "all"]
     for y, r in enumerate(heads):
         n = max(r["n"], 1)
-        w, t, lo = r["wins"] / n, r["ties"] / n, r["losses"] / n
-        ax.barh(y, w, color=colors[r["model"]])
-        ax.barh(y, t, left=w, color="lightgrey")
-        ax.barh(y, lo, left=w + t, color=colors[r["opponent"]])
-        p = f"p={_fmt(r['p_value'], 2)}" if r["p_value"] is not None else ""
-        ax.text(1.01, y, f"n={r['n']} {p}", va="center", fontsize=8)
-    ax.set_yticks(range(len(heads)), [f"{r['model']} vs {r['opponent']}" for r in heads])
+        left = 0.0
+        for count, color in ((r["wins"], colors[r["model"]]), (r["ties"], "lightgrey"),
+                             (r["losses"], colors[r["opponent"]])):
+            ax.barh(y, count / n, left=left, height=0.6, color=color)
+            if count:
+                ax.text(left + count / n / 2, y, str(count), ha="center", va="center", fontsize=9)
+            left += count / n
+    labels = []
+    for r in heads:
+        p = f", p={_fmt(r['p_value'], 2)}" if r["p_value"] is not None else ""
+        labels.append(f"{r['model']} vs {r['opponent']}\n(n={r['n']}{p})")
+    ax.set_yticks(range(len(heads)), labels)
+    ax.set_ylim(max(len(heads), 1) - 0.4, -0.6)
     ax.set_xlim(0, 1)
-    ax.axvline(0.5, color="black", linewidth=0.8)
-    ax.invert_yaxis()
-    ax.set_xlabel("share of answers: left model preferred | no preference | right model preferred")
-    ax.set_title("Head to head")
+    ax.axvline(0.5, color="black", linewidth=0.8, zorder=0)
+    ax.set_xlabel("share of answers: left model | no preference | right model")
+    ax.set_title("Head to head (answers per outcome)")
 
     ax = axes[2]
     width = 0.8 / max(len(models), 1)
@@ -300,7 +305,7 @@ def plot(result: Analysis, path: Path) -> Path:
     ax.legend(loc="upper right", fontsize=8)
 
     fig.tight_layout()
-    with files.atomic_path(Path(path)) as tmp:
+    with atomic.atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)
@@ -322,16 +327,16 @@ def analyze(folder: Path, key_path: tp.Optional[Path] = None, db_path: tp.Option
                       + ["played_A_s", "played_B_s", "comment", "complete"])
     win_columns = ["model", "opponent", "wins", "losses", "ties", "n", "win_rate", "ci_low", "ci_high", "p_value"]
     result.files = {
-        "answers": files.write_text(out / "answers.csv", _csv_text(rows, answer_columns)),
-        "win_rates": files.write_text(out / "win_rates.csv", _csv_text(
+        "answers": atomic.write_text(out / "answers.csv", _csv_text(rows, answer_columns)),
+        "win_rates": atomic.write_text(out / "win_rates.csv", _csv_text(
             [dict(r, unit="answer") for r in result.win_rates] + result.majority, ["unit", *win_columns])),
-        "mos": files.write_text(out / "mos.csv", _csv_text(result.mos)),
-        "agreement": files.write_text(out / "agreement.csv", _csv_text(result.agreement)),
-        "summary": files.write_json(out / "summary.json", {
+        "mos": atomic.write_text(out / "mos.csv", _csv_text(result.mos)),
+        "agreement": atomic.write_text(out / "agreement.csv", _csv_text(result.agreement)),
+        "summary": atomic.write_json(out / "summary.json", {
             "test_id": test["test_id"], "models": models, "questions": questions,
             "raters": sorted({r["rater"] for r in rows}), "answers": len(rows), "win_rates": result.win_rates,
             "majority_win_rates": result.majority, "mos": result.mos, "agreement": result.agreement}),
-        "report": files.write_text(out / "report.md", markdown_report(result)),
+        "report": atomic.write_text(out / "report.md", markdown_report(result)),
     }
     result.files["plot"] = plot(result, out / "listening_test.png")
     return result

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from genrecraft import atomic
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +76,10 @@ class GenerationSettings:
 
     duration: float = _help("seconds per clip", default=15.0)
     use_sampling: bool = _help("sample (True) or take the argmax (False)", default=True)
-    top_k: int = _help("sample among the k most likely tokens (MusicGen's default 250)", default=250)
+    top_k: int = _help("sample among the k most likely tokens", default=250)
     top_p: float = _help("nucleus sampling threshold; 0 uses top_k", default=0.0)
     temperature: float = _help("softmax temperature", default=1.0)
-    cfg_coef: float = _help("classifier-free guidance coefficient (MusicGen's default 3)", default=3.0)
+    cfg_coef: float = _help("classifier-free guidance coefficient", default=3.0)
     seed: int = _help("seed of the first prompt; prompt i uses seed + i with every model", default=0)
     batch_size: int = _help("prompts generated together. With more than 1, a clip depends on its batch (the same "
                             "for every model), not on its seed alone", default=1)
@@ -265,10 +265,20 @@ def generate_clips(model: tp.Any, prompts: tp.Sequence[str], settings: Generatio
                 yield i, np.ascontiguousarray(audio[row].T)
 
 
+def _read_json(path: Path, what: str) -> tp.Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{what} not found: {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} {path} is not valid JSON ({exc}); regenerate it with `python -m scripts.make_pairs`"
+                         ) from exc
+
+
 def _write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) -> None:
     import soundfile as sf
 
-    with files.atomic_path(path) as tmp:
+    with atomic.atomic_path(path) as tmp:
         sf.write(tmp, audio, sample_rate, subtype=subtype, format="WAV")
 
 
@@ -366,7 +376,7 @@ def make_pairs(models: tp.Mapping[str, ModelSource], prompts: tp.Sequence[str], 
     identity = _identity(names, specs, prompts, config, questions)
 
     if key_path.exists():
-        key = files.read_json(key_path, "listening-test key")
+        key = _read_json(key_path, "listening-test key")
         _check_resumable(key, identity, key_path, config.blind_seed)
         logger.info("resuming the listening test in %s", out)
     else:
@@ -378,7 +388,7 @@ def make_pairs(models: tp.Mapping[str, ModelSource], prompts: tp.Sequence[str], 
         key = {"format": KEY_FORMAT, "test_id": secrets.token_hex(8),
                "created": _dt.datetime.now().isoformat(timespec="seconds"), **identity,
                "blind_seed": blind_seed, "style": config.style, "clips": clips, "pairs": pairs, "complete": False}
-        files.write_json(key_path, key)
+        atomic.write_json(key_path, key)
 
     clip_of = {(c["model"], c["prompt_index"]): cid for cid, c in key["clips"].items()}
     raw_dir, clip_dir = out / "raw", out / "clips"
@@ -416,10 +426,10 @@ def make_pairs(models: tp.Mapping[str, ModelSource], prompts: tp.Sequence[str], 
               "pairs": [{"id": p["id"], "prompt": prompts[p["prompt_index"]],
                          "a": f"clips/{p['clip_a']}.wav", "b": f"clips/{p['clip_b']}.wav"}
                         for p in sorted(key["pairs"], key=lambda p: p["id"])]}
-    files.write_json(pairs_path, public)
+    atomic.write_json(pairs_path, public)
     key["loudness_lufs"] = level
     key["complete"] = True
-    files.write_json(key_path, key)
+    atomic.write_json(key_path, key)
     return _summary(out, pairs_path, key_path, key)
 
 
@@ -462,7 +472,7 @@ def _summary(out: Path, pairs_path: Path, key_path: Path, key: tp.Dict[str, tp.A
 def load_pairs(folder: Path) -> tp.Dict[str, tp.Any]:
     """Read and check ``<folder>/pairs.json`` (what the rating page shows)."""
     path = Path(folder) / "pairs.json"
-    data = files.read_json(path, "pairs file")
+    data = _read_json(path, "pairs file")
     if not isinstance(data, dict) or data.get("format") != PAIRS_FORMAT:
         raise ValueError(f"{path} is not a listening-test pairs file ({PAIRS_FORMAT}); make one with "
                          "`python -m scripts.make_pairs`")
@@ -471,7 +481,7 @@ def load_pairs(folder: Path) -> tp.Dict[str, tp.Any]:
 
 def load_key(path: Path) -> tp.Dict[str, tp.Any]:
     """Read and check a key file written by :func:`make_pairs`."""
-    data = files.read_json(path, "listening-test key")
+    data = _read_json(path, "listening-test key")
     if not isinstance(data, dict) or data.get("format") != KEY_FORMAT:
         raise ValueError(f"{path} is not a listening-test key ({KEY_FORMAT})")
     if not data.get("complete"):

@@ -6,8 +6,7 @@ A/B order. Prompts are random descriptions from a dataset's test split (--datase
 
 Example:
   python -m scripts.make_pairs --dataset data/jpop --num-prompts 10 --style J-pop --out listening/jpop \\
-      --model base=facebook/musicgen-small --model full=//sig/1a2b3c4d \\
-      --model lora=facebook/musicgen-small@path/to/adapter
+      --model base=facebook/musicgen-small --model full=//sig/1a2b3c4d --model lora=//sig/5e6f7a8b
 
 Writes OUT/pairs.json and OUT/clips/ (what raters get), and OUT/key.json (which model made which clip; --key
 writes it elsewhere). Rerun the same command to resume after an interruption. Then: python -m scripts.rate OUT

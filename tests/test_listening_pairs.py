@@ -138,7 +138,8 @@ class LevelModel:
 def test_loudness_levels_and_peak_ceiling(tmp_path):
     settings = pairs.GenerationSettings(duration=3.0)
     sources = {"quiet": LevelModel(0.05), "loud": LevelModel(0.9)}
-    result = pairs.make_pairs(sources, PROMPTS, tmp_path / "a", pairs.PairsConfig(generation=settings, loudness_lufs=-23))
+    result = pairs.make_pairs(sources, PROMPTS, tmp_path / "a",
+                              pairs.PairsConfig(generation=settings, loudness_lufs=-23))
     key = json.loads(result.key_path.read_text())
     raw = {c["model"]: c["raw_lufs"] for c in key["clips"].values()}
     assert raw["loud"] - raw["quiet"] > 20  # 0.9 / 0.05 is 25 dB apart before normalisation
@@ -147,7 +148,8 @@ def test_loudness_levels_and_peak_ceiling(tmp_path):
         assert abs(pairs.integrated_loudness(audio, sr) + 23.0) < 0.5
 
     # At -6 LUFS these clips would clip: every clip is set lower together, none above the -1 dBFS ceiling.
-    result = pairs.make_pairs(sources, PROMPTS, tmp_path / "b", pairs.PairsConfig(generation=settings, loudness_lufs=-6))
+    result = pairs.make_pairs(sources, PROMPTS, tmp_path / "b",
+                              pairs.PairsConfig(generation=settings, loudness_lufs=-6))
     assert result.loudness_lufs < -6.0
     key = json.loads(result.key_path.read_text())
     levels = []

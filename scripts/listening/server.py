@@ -132,7 +132,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if start >= size or start > end:
                 self._send(416, b"", "audio/wav", {"Content-Range": f"bytes */{size}"})
                 return
-            self._send(206, data[start:end + 1], "audio/wav", {**headers, "Content-Range": f"bytes {start}-{end}/{size}"})
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+            self._send(206, data[start:end + 1], "audio/wav", headers)
         else:
             self._send(200, data, "audio/wav", headers)
 

@@ -226,7 +226,8 @@ class RatingStore:
                            "SET text = excluded.text, updated = excluded.updated", (rater, pair_id, value, now))
             else:
                 raise AnswerError(f"kind={kind!r}: use 'preference', 'rating', 'listen' or 'comment'")
-            db.execute("INSERT INTO events(t, rater, pair_id, kind, side, question, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO events(t, rater, pair_id, kind, side, question, value) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (now, rater, pair_id, kind, side, question, str(value)))
         state = self.session(rater)
         if state["n_complete"] == len(self.pair_ids) and not state["finished"]:

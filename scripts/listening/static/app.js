@@ -74,7 +74,8 @@
   function showSaveStatus(text, cls) {
     const el = $("save-status");
     if (text === undefined) {
-      if (queue.length) { text = "Saving\u2026"; cls = "pending"; } else { text = "\u2713 All answers saved"; cls = "ok"; }
+      text = queue.length ? "Saving\u2026" : "\u2713 All answers saved";
+      cls = queue.length ? "pending" : "ok";
     }
     el.textContent = session ? text : "";
     el.className = `save-status ${cls || ""}`;
@@ -125,10 +126,16 @@
     if (session) $("rater-name").textContent = session.rater;
   }
 
-  function buildQuestions() {
+  function buildClips() {
     for (const side of SIDES) {
-      const box = $(`questions-${side}`);
-      box.textContent = "";
+      const card = $("clip-template").content.firstElementChild.cloneNode(true);
+      card.dataset.side = side;
+      card.querySelector("h2").textContent = `Clip ${side}`;
+      card.querySelector("audio").id = `audio-${side}`;
+      card.querySelector(".listen-note").id = `listen-${side}`;
+      const box = card.querySelector(".questions");
+      box.id = `questions-${side}`;
+      $("clips").appendChild(card);
       for (const q of test.questions) {
         const fs = document.createElement("fieldset");
         fs.className = "question";
@@ -176,7 +183,9 @@
       listening[side] = {pair: pid, played: prior.played_s, last: null, reported: 0};
       for (const q of test.questions) {
         const score = a.ratings[side][q.id];
-        for (const input of document.getElementsByName(`${side}-${q.id}`)) input.checked = Number(input.value) === score;
+        for (const input of document.getElementsByName(`${side}-${q.id}`)) {
+          input.checked = Number(input.value) === score;
+        }
       }
     }
     for (const input of document.getElementsByName("preference")) input.checked = input.value === a.preference;
@@ -319,7 +328,7 @@
     }
     $("n-pairs").textContent = String(Object.keys(test.pairs).length);
     $("listen-rule").hidden = !test.require_listen;
-    buildQuestions();
+    buildClips();
     for (const input of document.getElementsByName("preference")) input.addEventListener("change", onPreference);
     for (const side of SIDES) watchAudio(side);
     $("next-button").addEventListener("click", onNext);

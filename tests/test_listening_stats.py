@@ -87,6 +87,9 @@ def test_analysis_tables_on_hand_made_answers():
     assert (majority["base", "full"]["wins"], majority["base", "full"]["losses"]) == (2, 0)
     assert majority["base", "lora"]["ties"] == 1
 
+    side = analysis.position_bias(rows)
+    assert (side["wins"], side["losses"], side["ties"]) == (3, 2, 1)  # A chosen 3 times, B twice, one "none"
+
     mos = {(r["model"], r["question"]): r for r in analysis.mos(rows, models, ["quality"])}
     assert mos["base", "quality"]["n"] == 6
     assert mos["base", "quality"]["mean"] == pytest.approx(np.mean([4, 5, 4, 3, 4, 5]))

@@ -4,6 +4,8 @@
   and a Wilson 95 % interval. "No preference" answers are reported as ties and left out of the rate and test.
   Each answer counts once: with several raters per pair the answers are not independent, so read p-values
   near 0.05 with care (the per-pair majority, also written, is one conservative alternative).
+- Position bias: how often side A was preferred over side B, with the same test (the A/B order is random, so a
+  bias adds noise rather than favouring a model).
 - Mean opinion score (1-5) per model and per question, with a t 95 % interval.
 - Agreement between raters: Krippendorff's alpha (nominal for the preference, ordinal for each question; it
   allows raters who skipped pairs) and Fleiss' kappa of the preference over the pairs every rater answered.
@@ -41,6 +43,7 @@ class Analysis:
     answers: tp.List[tp.Dict[str, tp.Any]]
     win_rates: tp.List[tp.Dict[str, tp.Any]]
     majority: tp.List[tp.Dict[str, tp.Any]]
+    position: tp.Dict[str, tp.Any]
     mos: tp.List[tp.Dict[str, tp.Any]]
     agreement: tp.List[tp.Dict[str, tp.Any]]
     files: tp.Dict[str, Path] = dataclasses.field(default_factory=dict)
@@ -139,6 +142,13 @@ def majority_win_rates(rows: tp.Sequence[tp.Mapping[str, tp.Any]], models: tp.Se
     return [dict(r, unit="pair majority") for r in win_rates(majority_rows, models)]
 
 
+def position_bias(rows: tp.Sequence[tp.Mapping[str, tp.Any]]) -> tp.Dict[str, tp.Any]:
+    """How often side A was preferred over side B, whatever the models: far from 0.5 means raters favour a side
+    (the random A/B order keeps that from favouring a model, but it adds noise)."""
+    counts = Counter(r["preference"] for r in rows if r["preference"] is not None)
+    return _win_row("side A", "side B", stats.win_rate(counts["A"], counts["B"], counts["none"]))
+
+
 def mos(rows: tp.Sequence[tp.Mapping[str, tp.Any]], models: tp.Sequence[str], questions: tp.Sequence[str]
         ) -> tp.List[tp.Dict[str, tp.Any]]:
     """Mean opinion score per model and question, with its 95 % t interval."""
@@ -227,7 +237,10 @@ def markdown_report(result: Analysis) -> str:
         ci = f"{_fmt(r['ci_low'])} to {_fmt(r['ci_high'])}" if r["ci_low"] is not None else "n/a"
         lines.append(f"| {r['model']} | {r['opponent']} | {r['wins']} | {r['losses']} | {r['ties']} | "
                      f"{_fmt(r['win_rate'])} | {ci} | {_fmt(r['p_value'])} |")
-    lines += ["", "## Mean opinion score (1-5)", "", "| question | model | n | mean | 95 % CI |",
+    pos = result.position
+    lines += ["", f"Side A was preferred in {pos['wins']} answers and side B in {pos['losses']} "
+              f"(p = {_fmt(pos['p_value'])}); a small p means raters favour one side.",
+              "", "## Mean opinion score (1-5)", "", "| question | model | n | mean | 95 % CI |",
               "| --- | --- | ---: | ---: | --- |"]
     for r in result.mos:
         ci = f"{_fmt(r['ci_low'], 2)} to {_fmt(r['ci_high'], 2)}" if r["ci_low"] is not None else "n/a"
@@ -319,7 +332,8 @@ def analyze(folder: Path, key_path: tp.Optional[Path] = None, db_path: tp.Option
     models = list(key["models"])
     questions = [q["id"] for q in test["questions"]]
     result = Analysis(models=models, questions=questions, answers=rows, win_rates=win_rates(rows, models),
-                      majority=majority_win_rates(rows, models), mos=mos(rows, models, questions),
+                      majority=majority_win_rates(rows, models), position=position_bias(rows),
+                      mos=mos(rows, models, questions),
                       agreement=agreement(rows, questions))
     out = Path(out) if out else Path(folder) / "analysis"
     answer_columns = (["rater", "pair_id", "prompt_index", "prompt", "model_A", "model_B", "preference",
@@ -329,13 +343,15 @@ def analyze(folder: Path, key_path: tp.Optional[Path] = None, db_path: tp.Option
     result.files = {
         "answers": atomic.write_text(out / "answers.csv", _csv_text(rows, answer_columns)),
         "win_rates": atomic.write_text(out / "win_rates.csv", _csv_text(
-            [dict(r, unit="answer") for r in result.win_rates] + result.majority, ["unit", *win_columns])),
+            [dict(r, unit="answer") for r in result.win_rates] + result.majority
+            + [dict(result.position, unit="side")], ["unit", *win_columns])),
         "mos": atomic.write_text(out / "mos.csv", _csv_text(result.mos)),
         "agreement": atomic.write_text(out / "agreement.csv", _csv_text(result.agreement)),
         "summary": atomic.write_json(out / "summary.json", {
             "test_id": test["test_id"], "models": models, "questions": questions,
             "raters": sorted({r["rater"] for r in rows}), "answers": len(rows), "win_rates": result.win_rates,
-            "majority_win_rates": result.majority, "mos": result.mos, "agreement": result.agreement}),
+            "majority_win_rates": result.majority, "position_bias": result.position, "mos": result.mos,
+            "agreement": result.agreement}),
         "report": atomic.write_text(out / "report.md", markdown_report(result)),
     }
     result.files["plot"] = plot(result, out / "listening_test.png")

@@ -22,18 +22,19 @@ from pathlib import Path
 
 from scripts.listening import pairs
 
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+")
 
 
 def parse_model(text: str) -> tp.Tuple[str, str]:
-    """``NAME=SPEC`` -> (NAME, SPEC); a bare SPEC is named after its last part (``tiny:1`` -> ``tiny-1``)."""
+    """``NAME=SPEC`` -> (NAME, SPEC), the spec checked without loading anything; a bare SPEC is named by its
+    label (``tiny:1`` -> ``tiny1``, ``//sig/1a2b3c4d`` -> ``1a2b3c4d``)."""
+    from genrecraft.models import parse_model_spec
+
     name, sep, spec = text.partition("=")
-    if sep and name and set(name) <= _NAME_CHARS:
-        return name, spec
-    spec = text
-    tail = spec.rstrip("/").rsplit("@", 1)[-1].rstrip("/").rsplit("/", 1)[-1].replace(":", "-")
-    name = "".join(ch if ch in _NAME_CHARS else "-" for ch in tail).strip("-.") or "model"
-    return name, spec
+    if not (sep and name and set(name) <= _NAME_CHARS):
+        name, spec = "", text
+    parsed = parse_model_spec(spec)
+    return name or parsed.label, spec
 
 
 def _default_device() -> str:

@@ -92,7 +92,7 @@ def test_blind_key_is_consistent(test_dir):
     assert {k["a"] < k["b"] for k in key["pairs"]} == {True, False}
 
 
-def test_rerun_resumes_and_refuses_other_settings(test_dir):
+def test_rerun_resumes_and_refuses_other_settings(models, test_dir):
     key = json.loads((test_dir / "key.json").read_text())
     lost = next(cid for cid, c in key["clips"].items() if c["model"] == "lora")
     (test_dir / "raw" / f"{lost}.wav").unlink()
@@ -100,13 +100,13 @@ def test_rerun_resumes_and_refuses_other_settings(test_dir):
     before = {p: p.read_bytes() for p in (test_dir / "clips").iterdir()}
     loaded = []
 
-    def loader(name, seed):
+    def loader(name):
         def load():
             loaded.append(name)
-            return tiny_musicgen(seed=seed)
+            return models[name]
         return load
 
-    sources = {"base": loader("base", 0), "full": loader("full", 1), "lora": loader("lora", 2)}
+    sources = {name: loader(name) for name in models}
     result = pairs.make_pairs(sources, PROMPTS, test_dir, pairs.PairsConfig(generation=SETTINGS))
     assert loaded == ["lora"]  # only the model with a missing clip was loaded
     assert result.n_pairs == 6 and (test_dir / "clips" / f"{lost}.wav").is_file()
@@ -199,7 +199,7 @@ def test_command_line_with_tiny_model_specs(tmp_path, capsys):
     assert make_pairs_cli.main(argv) == 0
     assert "2 pairs of 4 clips" in capsys.readouterr().out
     key = pairs.load_key(tmp_path / "secret" / "key.json")
-    assert key["models"] == {"base": "tiny:0", "tiny-3": "tiny:3"} and not (out / "key.json").exists()
+    assert key["models"] == {"base": "tiny:0", "tiny3": "tiny:3"} and not (out / "key.json").exists()
     public = pairs.load_pairs(out)
     assert "jazz" in public["questions"][1]["text"]
     stamps = {f: f.stat().st_mtime_ns for f in (out / "clips").iterdir()}
@@ -209,3 +209,7 @@ def test_command_line_with_tiny_model_specs(tmp_path, capsys):
     assert make_pairs_cli.main(argv[:-2]) == 1  # without --style the questions differ: refused, nothing lost
     assert "'questions'" in capsys.readouterr().err
     assert {f: f.stat().st_mtime_ns for f in (out / "clips").iterdir()} == stamps
+    # A spec that names nothing loadable stops before anything is generated.
+    assert make_pairs_cli.main(["--model", "base=tiny:0", "--model", "other=not-a-model", "--prompts",
+                                str(tmp_path / "p.txt"), "--out", str(tmp_path / "never")]) == 1
+    assert "cannot read model spec 'not-a-model'" in capsys.readouterr().err and not (tmp_path / "never").exists()

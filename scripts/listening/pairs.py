@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import gzip
 import json
 import logging
 import math
@@ -165,43 +164,19 @@ def find_manifest(source: Path) -> Path:
                      "writes it) or pass the data.jsonl file itself")
 
 
-def _resolve_audio(path_text: str, manifest: Path) -> Path:
-    path = Path(path_text)
-    if path.is_absolute():
-        return path
-    for base in (Path.cwd(), *manifest.parents[:4]):
-        if (base / path).exists() or (base / path).with_suffix(".json").exists():
-            return base / path
-    return path
-
-
 def manifest_descriptions(source: Path) -> tp.List[str]:
     """Every distinct ``description`` in the MusicInfo sidecars (``<clip>.json``) of a manifest's clips, in order."""
+    from eval.audio import read_manifest
+
     manifest = find_manifest(source)
-    opener = gzip.open if manifest.suffix == ".gz" else open
+    entries = read_manifest(manifest)
     seen: tp.Dict[str, None] = {}
-    n_entries = 0
-    with opener(manifest, "rt", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                audio = _resolve_audio(entry["path"], manifest)
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{manifest}:{line_no} is not an audiocraft manifest line with a 'path' ({exc})"
-                                 ) from exc
-            n_entries += 1
-            sidecar = audio.with_suffix(".json")
-            try:
-                info = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
-            text = info.get("description") if isinstance(info, dict) else None
-            if isinstance(text, str) and text.strip():
-                seen.setdefault(text.strip(), None)
+    for entry in entries:
+        text = entry["info"].get("description") if isinstance(entry["info"], dict) else None
+        if isinstance(text, str) and text.strip():
+            seen.setdefault(text.strip(), None)
     if not seen:
-        raise ValueError(f"none of the {n_entries} clips in {manifest} has a sidecar .json with a 'description'; "
+        raise ValueError(f"none of the {len(entries)} clips in {manifest} has a sidecar .json with a 'description'; "
                          "pass prompts with --prompts FILE instead")
     return list(seen)
 
@@ -361,8 +336,8 @@ def make_pairs(models: tp.Mapping[str, ModelSource], prompts: tp.Sequence[str], 
     if len(names) < 2:
         raise ValueError(f"models={names}: a listening test compares at least two models")
     for name in names:
-        if not name or not all(ch.isalnum() or ch in "-_." for ch in name):
-            raise ValueError(f"model name {name!r}: use letters, digits, '-', '_' or '.' (e.g. 'base', 'lora')")
+        if not name or not all(ch.isalnum() or ch in "-_.+" for ch in name):
+            raise ValueError(f"model name {name!r}: use letters, digits, '-', '_', '.' or '+' (e.g. 'base', 'lora')")
     if config.against is not None and config.against not in names:
         raise ValueError(f"against={config.against!r} is not one of the models {names}")
     prompts = [p.strip() for p in prompts]

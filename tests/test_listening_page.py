@@ -289,3 +289,19 @@ def test_server_refuses_bad_input_and_hides_the_key(test_dir, running, tmp_path,
     assert "pairs file not found" in capsys.readouterr().err
     assert analyze_cli.main([str(test_dir), "--db", str(tmp_path / "none.sqlite")]) == 1
     assert "no ratings database" in capsys.readouterr().err
+
+
+def test_store_completion_rule_and_resume_order(tmp_path):
+    db = tmp_path / "r.sqlite"
+    store = RatingStore(db, "t1", ["p1", "p2"], ["quality"], require_listen=False)
+    store.start("dana")
+    for side in "AB":
+        store.record("dana", "p1", "rating", 3, side=side, question="quality")
+    assert store.record("dana", "p1", "preference", "B")["complete"]  # no listening needed in this mode
+    # The setting is kept in the database; the pair order of a rater never changes.
+    again = RatingStore(db, "t1", ["p1", "p2"], ["quality"])
+    assert not again.require_listen and again.session("dana")["order"] == store.session("dana")["order"]
+    strict = RatingStore(db, "t1", ["p1", "p2"], ["quality"], require_listen=True)
+    assert not strict.session("dana")["answers"]["p1"]["complete"]
+    with pytest.raises(ValueError, match="another listening test"):
+        RatingStore(db, "t2", ["p1"], ["quality"])

@@ -4,10 +4,13 @@
   ``audiocraft_configs/``, then the user's config folder), without running anything.
 - :func:`tiny_musicgen` builds the CPU test model of ``solver=musicgen/genrecraft_tiny`` in-process.
 - :func:`load_pretrained` loads ``facebook/musicgen-*`` (or an exported folder) with a clear error offline.
+- :func:`load_model` loads any model named by a spec (:data:`SPEC_HELP`: a Hugging Face id, an exported folder,
+  a Dora experiment, a base plus a LoRA adapter, or ``tiny:<seed>``); :func:`parse_model_spec` parses one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import typing as tp
 
 from . import compat
@@ -218,35 +221,85 @@ SPEC_HELP = """Model specs:
   BASE@path/to/adapter        any spec above plus a LoRA adapter folder
   tiny[:SEED]                 the tiny CPU test model, random weights from SEED (default 0)"""
 
+SPEC_KINDS = ("pretrained", "export", "experiment", "adapter", "tiny")
 
-def load_model(spec: str, device: str = "cpu"):
-    """Load a ``MusicGen`` named by a model spec (see :data:`SPEC_HELP`)."""
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec (see :data:`SPEC_HELP`).
+
+    ``kind``: ``pretrained`` (``name`` is a Hugging Face id), ``export`` (``name`` is a folder with
+    ``state_dict.bin``), ``experiment`` (``name`` is ``//sig/<SIG>`` or an xp folder), ``adapter`` (``base`` is
+    the parsed base spec, ``name`` the adapter folder) or ``tiny`` (``seed``).
+    """
+
+    kind: str
+    name: str = ""
+    seed: int = 0
+    base: tp.Optional["ModelSpec"] = None
+    text: str = ""
+
+    @property
+    def label(self) -> str:
+        """A short name for tables and file names: the last part of the id, signature or folder."""
+        import re
+        from pathlib import Path
+
+        if self.kind == "tiny":
+            return f"tiny{self.seed}"
+        if self.kind == "adapter":
+            return f"{self.base.label}+{Path(self.name).name}"  # type: ignore[union-attr]
+        value = self.name.rstrip("/").split("/")[-1] or self.name
+        return re.sub(r"[^A-Za-z0-9_.+-]+", "_", value)
+
+
+def parse_model_spec(spec: str) -> ModelSpec:
+    """Parse a model spec (see :data:`SPEC_HELP`) without loading anything; raises ``ValueError`` if it names
+    nothing genrecraft can load. Folders are told apart by their files (``checkpoint.th`` or ``state_dict.bin``)."""
     from pathlib import Path
 
+    text = spec
+    spec = spec.strip()
+    if not spec:
+        raise ValueError(f"empty model spec.\n{SPEC_HELP}")
     if "@" in spec:
         base, _, adapter = spec.rpartition("@")
-        import lora
-
-        model = load_model(base, device=device)
-        lora.load_adapter(model, adapter)
-        return model
+        if not base or not adapter:
+            raise ValueError(f"model spec {text!r}: write BASE@path/to/adapter.\n{SPEC_HELP}")
+        return ModelSpec(kind="adapter", name=adapter, base=parse_model_spec(base), text=text)
     if spec == "tiny" or spec.startswith("tiny:"):
         seed = spec.partition(":")[2]
         if seed and not seed.isdigit():
-            raise ValueError(f"model spec {spec!r}: the tiny model's seed must be an integer, e.g. tiny:3")
-        return tiny_musicgen(seed=int(seed or 0), device=device)
+            raise ValueError(f"model spec {text!r}: the tiny model's seed must be an integer, e.g. tiny:3")
+        return ModelSpec(kind="tiny", seed=int(seed or 0), text=text)
     if spec.startswith("//sig/"):
-        return load_experiment(spec, device=device)
+        return ModelSpec(kind="experiment", name=spec, text=text)
     path = Path(spec)
     if path.is_dir():
         if (path / "checkpoint.th").exists():
-            return load_experiment(str(path), device=device)
+            return ModelSpec(kind="experiment", name=spec, text=text)
         if (path / "state_dict.bin").exists():
-            return load_pretrained(str(path), device=device)
-        raise ValueError(f"model spec {spec!r} is a folder with neither state_dict.bin (an exported model) nor "
+            return ModelSpec(kind="export", name=spec, text=text)
+        raise ValueError(f"model spec {text!r} is a folder with neither state_dict.bin (an exported model) nor "
                          f"checkpoint.th (a Dora experiment).\n{SPEC_HELP}")
     if spec.startswith("//pretrained/"):
         spec = spec[len("//pretrained/"):]
     if "/" in spec and not path.exists():
-        return load_pretrained(spec, device=device)
-    raise ValueError(f"cannot read model spec {spec!r}.\n{SPEC_HELP}")
+        return ModelSpec(kind="pretrained", name=spec, text=text)
+    raise ValueError(f"cannot read model spec {text!r}.\n{SPEC_HELP}")
+
+
+def load_model(spec: tp.Union[str, ModelSpec], device: str = "cpu"):
+    """Load a ``MusicGen`` named by a model spec (see :data:`SPEC_HELP`)."""
+    parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
+    if parsed.kind == "adapter":
+        import lora
+
+        model = load_model(parsed.base, device=device)  # type: ignore[arg-type]
+        lora.load_adapter(model, parsed.name)
+        return model
+    if parsed.kind == "tiny":
+        return tiny_musicgen(seed=parsed.seed, device=device)
+    if parsed.kind == "experiment":
+        return load_experiment(parsed.name, device=device)
+    return load_pretrained(parsed.name, device=device)

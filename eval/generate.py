@@ -1,0 +1,180 @@
+"""Clips for evaluation: the same prompts, seeds and settings for every model.
+
+For a test manifest and a model, :func:`generate_for_eval` writes
+
+- ``<out>/<label>/text/<i>.wav``: music from clip *i*'s description (text-to-music), for FAD and the feature
+  distance against the real test clips;
+- ``<out>/<label>/continuation/<i>.wav``: the model's continuation of the first ``prompt_duration`` seconds of
+  real clip *i* (with its description), the prompt itself cut off, and once per output folder
+  ``<out>/reference/continuation/<i>.wav``: what really followed that prompt, for the paired mel distance;
+- ``<out>/prompts.jsonl``: clip *i*'s source, description and seeds.
+
+Clip *i* is manifest entry ``i % len(manifest)``. Batch *b* is generated after ``torch.manual_seed(seed + b)``
+(continuations: ``seed + 100003 + b``), so with the same settings every model draws from the same seeds. Files
+are float WAVs written atomically at the model's rate, as generated (no normalisation); a rerun skips the clips
+already there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+
+from .audio import load_audio, read_manifest
+
+logger = logging.getLogger(__name__)
+
+CONTINUATION_SEED_OFFSET = 100003
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+    """How evaluation clips are generated (identical for every compared model)."""
+
+    n: int = dataclasses.field(default=16, metadata={"help": "clips per model (cycling over the manifest)"})
+    duration: float = dataclasses.field(default=10.0, metadata={"help": "seconds of generated audio per clip"})
+    prompt_duration: float = dataclasses.field(default=3.0, metadata={
+        "help": "seconds of real audio that prompt each continuation (0: no continuations)"})
+    batch_size: int = dataclasses.field(default=4, metadata={"help": "clips generated together"})
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed of the first batch"})
+    use_sampling: bool = dataclasses.field(default=True, metadata={"help": "sample (else argmax)"})
+    top_k: int = dataclasses.field(default=250, metadata={"help": "top-k sampling (MusicGen's default)"})
+    top_p: float = dataclasses.field(default=0.0, metadata={"help": "nucleus sampling threshold; 0 uses top_k"})
+    temperature: float = dataclasses.field(default=1.0, metadata={"help": "softmax temperature"})
+    cfg_coef: float = dataclasses.field(default=3.0, metadata={"help": "classifier-free guidance coefficient"})
+    progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise ValueError(f"n={self.n} must be >= 1")
+        if not self.duration > 0:
+            raise ValueError(f"duration={self.duration} must be positive")
+        if self.prompt_duration < 0:
+            raise ValueError(f"prompt_duration={self.prompt_duration} must be >= 0 (0: no continuations)")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be >= 1")
+        if self.top_k < 0 or not 0.0 <= self.top_p <= 1.0 or not self.temperature > 0:
+            raise ValueError(f"sampling settings top_k={self.top_k}, top_p={self.top_p}, "
+                             f"temperature={self.temperature}: need top_k >= 0, 0 <= top_p <= 1, temperature > 0")
+
+    @property
+    def continuations(self) -> bool:
+        return self.prompt_duration > 0
+
+
+@dataclasses.dataclass
+class Prompt:
+    """One evaluation prompt: a test clip's description and, for continuations, its opening seconds."""
+
+    index: int
+    source: str
+    description: tp.Optional[str]
+    seed: int
+    continuation_seed: int
+
+    @property
+    def stem(self) -> str:
+        return f"{self.index:04d}"
+
+
+def prompts_for(manifest: tp.Union[str, Path], config: GenerateConfig) -> tp.List[Prompt]:
+    """The ``config.n`` prompts drawn from a test manifest (deterministic)."""
+    entries = read_manifest(manifest)
+    out = []
+    for i in range(config.n):
+        entry = entries[i % len(entries)]
+        batch = i // config.batch_size
+        out.append(Prompt(index=i, source=str(entry["path"]), description=entry["info"].get("description"),
+                          seed=config.seed + batch, continuation_seed=config.seed + CONTINUATION_SEED_OFFSET + batch))
+    return out
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write mono or [C, T] float audio as a float WAV, atomically."""
+    import soundfile as sf
+
+    from genrecraft.atomic import atomic_path
+
+    audio = np.asarray(audio, dtype=np.float32)
+    data = audio.T if audio.ndim == 2 else audio
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, sample_rate, subtype="FLOAT", format="WAV")
+    return path
+
+
+def _set_params(model, config: GenerateConfig, duration: float) -> None:
+    model.set_generation_params(duration=duration, use_sampling=config.use_sampling, top_k=config.top_k,
+                                top_p=config.top_p, temperature=config.temperature, cfg_coef=config.cfg_coef)
+
+
+def generate_for_eval(model, label: str, manifest: tp.Union[str, Path], out_dir: tp.Union[str, Path],
+                      config: tp.Optional[GenerateConfig] = None) -> tp.Dict[str, tp.List[Path]]:
+    """Generate the evaluation clips of one model (see the module docstring); returns their paths by kind
+    (``text``, ``continuation``, ``reference``). ``model`` may be a ``MusicGen`` or a function returning one
+    (called only if something is left to generate)."""
+    import torch
+    from tqdm import tqdm
+
+    from genrecraft.atomic import write_text
+
+    config = config or GenerateConfig()
+    if not label or "/" in label or label in ("reference", "prompts.jsonl"):
+        raise ValueError(f"label={label!r}: use a short name such as 'base' or 'lora' (no '/', not 'reference')")
+    out_dir = Path(out_dir)
+    prompts = prompts_for(manifest, config)
+    write_text(out_dir / "prompts.jsonl", "".join(json.dumps(dataclasses.asdict(p)) + "\n" for p in prompts))
+    paths = {"text": [out_dir / label / "text" / f"{p.stem}.wav" for p in prompts]}
+    if config.continuations:
+        paths["continuation"] = [out_dir / label / "continuation" / f"{p.stem}.wav" for p in prompts]
+        paths["reference"] = [out_dir / "reference" / "continuation" / f"{p.stem}.wav" for p in prompts]
+    todo = [k for k in paths if k != "reference" and not all(p.exists() for p in paths[k])]
+    todo_ref = "reference" in paths and not all(p.exists() for p in paths["reference"])
+    if not todo and not todo_ref:
+        return paths
+    if callable(model) and not hasattr(model, "generate"):
+        model = model()
+    sr = int(model.sample_rate)
+    batches = [prompts[i:i + config.batch_size] for i in range(0, len(prompts), config.batch_size)]
+    if "text" in todo:
+        _set_params(model, config, config.duration)
+        for batch in tqdm(batches, desc=f"generating ({label}, text)", disable=not config.progress):
+            targets = [paths["text"][p.index] for p in batch]
+            if all(t.exists() for t in targets):
+                continue
+            torch.manual_seed(batch[0].seed)
+            with torch.no_grad():
+                wav = model.generate([p.description for p in batch]).cpu().numpy()
+            for target, clip in zip(targets, wav):
+                write_wav(target, clip, sr)
+    if config.continuations:
+        prompt_len = int(round(config.prompt_duration * sr))
+        cont_len = int(round(config.duration * sr))
+        _set_params(model, config, config.prompt_duration + config.duration)
+        for batch in tqdm(batches, desc=f"generating ({label}, continuation)", disable=not config.progress):
+            targets = [paths["continuation"][p.index] for p in batch]
+            refs = [paths["reference"][p.index] for p in batch]
+            if all(t.exists() for t in targets + refs):
+                continue
+            real = [load_audio(p.source, sr, duration=config.prompt_duration + config.duration) for p in batch]
+            short = [p.source for p, r in zip(batch, real) if len(r) < prompt_len + sr]
+            if short:
+                raise ValueError(f"clip {short[0]} is shorter than prompt_duration + 1 s "
+                                 f"({config.prompt_duration + 1:.1f} s): lower prompt_duration")
+            for ref, r in zip(refs, real):
+                if not ref.exists():
+                    write_wav(ref, r[prompt_len:prompt_len + cont_len], sr)
+            if all(t.exists() for t in targets):
+                continue
+            prompt = torch.stack([torch.from_numpy(r[:prompt_len]) for r in real])[:, None]
+            prompt = prompt.expand(-1, model.audio_channels, -1)
+            torch.manual_seed(batch[0].continuation_seed)
+            with torch.no_grad():
+                wav = model.generate_continuation(prompt, sr, [p.description for p in batch]).cpu().numpy()
+            for target, clip in zip(targets, wav):
+                write_wav(target, clip[..., prompt_len:prompt_len + cont_len], sr)
+    return paths

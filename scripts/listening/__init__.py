@@ -1,0 +1,1 @@
+"""Library behind the listening-test command lines: :mod:`.pairs`, :mod:`.store`, :mod:`.server`, :mod:`.analysis`."""

@@ -317,6 +317,10 @@ def _columns() -> tp.List[tp.Tuple[str, str, tp.Callable[[dict], tp.Tuple[tp.Any
     ]
 
 
+#: The report's metric columns (public name of :func:`_columns`).
+metric_columns = _columns
+
+
 def markdown_report(report: tp.Mapping[str, tp.Any]) -> str:
     """The report as markdown: the main table, the paired CE differences, CE per group, FAD outliers."""
     results = report["results"]

@@ -4,8 +4,9 @@
    known key and tempo, encode it to MP3 and serve it on a loopback HTTP server as two playlists, so the real
    yt-dlp download path runs.
 2. Build both datasets with ``python -m dataset_builder`` (download, chunk, label with musicnn, split by song).
-3. Train a tiny MusicGen from scratch on style A through Dora: the "base model" here, since the real weights
-   cannot be downloaded.
+3. Fit the codebooks of an offline audio codec to the training audio (:mod:`genrecraft.codec`: the real
+   EnCodec cannot be downloaded), then train a tiny MusicGen from scratch on style A through Dora: the "base
+   model" here, since the real weights cannot be downloaded either.
 4. Fine-tune that base on style B twice through Dora: full fine-tuning and LoRA.
 5. Evaluate base vs full vs LoRA on style B's test split (cross-entropy and perplexity, FAD with the offline
    musicnn embedding, spectral distance) and generate blind listening pairs.
@@ -23,6 +24,7 @@ import dataclasses
 import functools
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -38,23 +40,24 @@ PITCHES = ("C", "G", "D", "A", "E", "F", "Bb", "Eb", "B", "F#", "Ab", "C#")
 
 @dataclasses.dataclass
 class DemoConfig:
-    """Sizes of the demo. The defaults take about 10 minutes on 2 CPU cores; ``quick()`` is the CI setting."""
+    """Sizes of the demo. The defaults take about 5 minutes on 2 CPU cores; ``quick()`` is the CI setting."""
 
     out: Path
     songs_per_style: int = 8
     song_seconds: float = 75.0
     chunk_seconds: float = 15.0
-    base_epochs: int = 6
-    finetune_epochs: int = 4
-    updates_per_epoch: int = 16
+    base_epochs: int = 8
+    finetune_epochs: int = 5
+    updates_per_epoch: int = 32
     clips_per_model: int = 8
     clip_seconds: float = 5.0
+    listening_prompts: int = 4
     workers: int = 2
 
     @classmethod
     def quick(cls, out: Path) -> "DemoConfig":
         return cls(out=out, songs_per_style=5, song_seconds=35.0, base_epochs=3, finetune_epochs=2,
-                   updates_per_epoch=8, clips_per_model=4, clip_seconds=3.0)
+                   updates_per_epoch=8, clips_per_model=4, clip_seconds=3.0, listening_prompts=2)
 
 
 STYLES = {
@@ -143,14 +146,48 @@ def build_dataset(playlist: Path, out: Path, name: str, config: DemoConfig) -> N
     subprocess.run(cmd, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
 
 
-def _train(argv: tp.List[str], log: Path, label: str):
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SUMMARY = re.compile(r"(Train|Valid) Summary \| Epoch (\d+) \|.*?\bce=([0-9.]+)")
+
+
+def _print_epochs(label: str, total: int) -> tp.Callable[[str], None]:
+    """A line handler for :func:`experiments.run` that prints one line per finished train/valid epoch."""
+
+    def on_line(line: str) -> None:
+        match = _SUMMARY.search(_ANSI.sub("", line))
+        if match:
+            stage, epoch, ce = match.groups()
+            print(f"      {label} epoch {epoch}/{total}: {stage.lower()} ce {float(ce):.3f}", flush=True)
+
+    return on_line
+
+
+def _train(argv: tp.List[str], log: Path, label: str, epochs: int):
     print(f"      $ dora -P genrecraft run {' '.join(argv)}", flush=True)
-    xp = experiments.run(argv, log_file=log, quiet=True)
+    print(f"      (full log: {log})", flush=True)
+    xp = experiments.run(argv, log_file=log, quiet=True, on_line=_print_epochs(label, epochs))
     history = experiments.history(xp)
-    for epoch, metrics in enumerate(history, start=1):
-        print(f"      {label} epoch {epoch}: train ce {metrics['train']['ce']:.3f}, valid ce "
-              f"{metrics['valid']['ce']:.3f}", flush=True)
+    if history:
+        print(f"      {label}: {len(history)} epochs, best valid ce {min(e['valid']['ce'] for e in history):.3f} "
+              f"(experiment {xp.sig})", flush=True)
     return xp
+
+
+def fit_codec(config: DemoConfig) -> Path:
+    """The demo's audio codec: audiocraft's debug EnCodec with codebooks fitted to both styles' training audio
+    (see :mod:`genrecraft.codec`); written once to ``out/codec/checkpoint.th``."""
+    from eval.audio import list_audio
+
+    from .codec import fit_debug_codec
+
+    path = config.out.resolve() / "codec" / "checkpoint.th"
+    if not path.exists():
+        files = [f for style in STYLES for f in list_audio(config.out / "data" / f"style_{style}" / "egs" / "train")]
+        print(f"      fitting the codec's codebooks to {len(files)} training clips (offline stand-in for EnCodec)",
+              flush=True)
+        result = fit_debug_codec(files, path)
+        print(f"      codes in use per codebook: {result['codes_used']} of 400", flush=True)
+    return path
 
 
 def train_models(config: DemoConfig, logs: Path) -> tp.Dict[str, tp.Any]:
@@ -159,17 +196,20 @@ def train_models(config: DemoConfig, logs: Path) -> tp.Dict[str, tp.Any]:
     import hashlib
 
     label = "demo-" + hashlib.sha1(str(config.out.resolve()).encode()).hexdigest()[:8]
-    common = [f"optim.updates_per_epoch={config.updates_per_epoch}", "dataset.segment_duration=5", f"label={label}"]
     with Stage(3, "Training the base model (tiny MusicGen, from scratch) on style A through Dora"):
+        codec = fit_codec(config)
+        common = [f"optim.updates_per_epoch={config.updates_per_epoch}", "dataset.segment_duration=5",
+                  f"compression_model_checkpoint={codec}", f"label={label}"]
         base = _train(["solver=musicgen/genrecraft_tiny", "dset=audio/genrecraft_demo_a",
-                       f"optim.epochs={config.base_epochs}", *common], logs / "train_base.log", "base")
+                       f"optim.epochs={config.base_epochs}", *common], logs / "train_base.log", "base",
+                      config.base_epochs)
     with Stage(4, "Fine-tuning the base on style B: full fine-tuning and LoRA"):
         full = _train(["solver=musicgen/genrecraft_tiny_full", "dset=audio/genrecraft_demo_b",
                        f"continue_from=//sig/{base.sig}", f"optim.epochs={config.finetune_epochs}", *common],
-                      logs / "train_full.log", "full")
+                      logs / "train_full.log", "full", config.finetune_epochs)
         lora_xp = _train(["solver=musicgen/genrecraft_tiny_lora", "dset=audio/genrecraft_demo_b",
                           f"lora.base=//sig/{base.sig}", f"optim.epochs={config.finetune_epochs}", *common],
-                         logs / "train_lora.log", "LoRA")
+                         logs / "train_lora.log", "LoRA", config.finetune_epochs)
     return {"base": base, "full": full, "lora": lora_xp}
 
 
@@ -190,24 +230,27 @@ def run_demo(config: DemoConfig) -> Path:
                     f"{base_url}/{name}  artist=\"{artist}\"\n" for name, artist in corpus[style]))
                 build_dataset(playlist, out / "data" / f"style_{style}", f"genrecraft_demo_{style}", config)
     runs = train_models(config, logs)
-    from .report import evaluate_and_report
+    from .report import evaluate_demo, summary_lines, write_report
 
     with Stage(5, "Evaluating base vs full fine-tuning vs LoRA on style B's test split, making listening pairs"):
-        results = evaluate_and_report(runs, out, config)
+        evaluation = evaluate_demo(runs, out, config)
     with Stage(6, "Writing the report"):
-        report = results["report"]
-    print(f"\nReport: {report}\n        {report.with_suffix('.md')}")
-    return report
+        written = write_report(evaluation)
+    for line in summary_lines(evaluation.report):
+        print(f"      {line}")
+    print(f"\nReport: {written['report']}\n        {written['markdown']}")
+    print(f"Listening test: python -m scripts.rate {out / 'listening'}")
+    return written["report"]
 
 
 def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    """Run genrecraft end to end offline on a built-in corpus (CPU, about 10 minutes)."""
+    """Run genrecraft end to end offline on a built-in corpus (CPU, about 5 minutes)."""
     parser = argparse.ArgumentParser(prog="python -m genrecraft.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <work dir>/demo; work dir: $GENRECRAFT_WORK_DIR or "
                              "~/.local/share/genrecraft)")
-    parser.add_argument("--quick", action="store_true", help="a smaller setting (what CI runs), ~4 minutes")
+    parser.add_argument("--quick", action="store_true", help="a smaller setting (what CI runs), ~3 minutes")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     out = (args.out or paths.work_dir() / "demo").resolve()

@@ -41,11 +41,13 @@ def env() -> tp.Dict[str, str]:
     return out
 
 
-def run(argv: tp.Sequence[str], log_file: tp.Optional[Path] = None, quiet: bool = False):
+def run(argv: tp.Sequence[str], log_file: tp.Optional[Path] = None, quiet: bool = False,
+        on_line: tp.Optional[tp.Callable[[str], None]] = None):
     """Run ``dora -P genrecraft run <argv>`` to completion and return its ``XP``.
 
-    Output goes to ``log_file`` if given (and to the terminal unless ``quiet``). Raises
-    :class:`ExperimentError` with the tail of the log if the run fails.
+    Output goes to ``log_file`` if given (and to the terminal unless ``quiet``); ``on_line`` sees every line as
+    it comes (e.g. to show progress while ``quiet``). Raises :class:`ExperimentError` with the tail of the log if
+    the run fails.
     """
     xp = get_xp(argv)
     cmd = [sys.executable, "-m", "dora", "-P", "genrecraft", "run", *argv]
@@ -60,6 +62,8 @@ def run(argv: tp.Sequence[str], log_file: tp.Optional[Path] = None, quiet: bool 
                 log.write(line)
             if not quiet:
                 sys.stdout.write(line)
+            if on_line is not None:
+                on_line(line)
             tail = (tail + [line])[-40:]
     finally:
         code = proc.wait()

@@ -1,0 +1,365 @@
+"""Stage 5 and 6 of the demo (and of the same loop on your own music): evaluate, make listening pairs, report.
+
+:func:`evaluate_and_report` takes the three trained models (base, full fine-tuning, LoRA), compares them on the
+target style's test split with :func:`eval.compare` (cross-entropy and perplexity with paired intervals, FAD/KAD
+with the offline musicnn embedding, mel and feature distances), makes blind listening pairs with
+:func:`scripts.listening.pairs.make_pairs`, and writes one page that shows it all: ``report.html`` (the table,
+the plots, audio players for the same prompt across models) and the same content as ``report.md``.
+:func:`build_report` is :func:`evaluate` then :func:`write_report`.
+
+    python -m genrecraft.report --out reports/jpop --manifest data/jpop/egs/test \\
+        base=facebook/musicgen-small full=//sig/1a2b3c4d lora=//sig/5e6f7a8b
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import html
+import json
+import math
+import os
+import sys
+import typing as tp
+from pathlib import Path
+
+from .atomic import write_text
+
+#: Models of the report in their order; the first is the baseline.
+LABELS = ("base", "full", "lora")
+CURVES_CAPTION = ("Valid cross-entropy per epoch of each training run, on that run's own validation split (the "
+                  "fine-tuning runs on the target style's).")
+DEMO_NOTE = ("Demo: a tiny MusicGen trained in minutes on CPU, and a stand-in for EnCodec (audiocraft's debug codec "
+             "with codebooks fitted to the training audio, random decoder). The numbers show the pipeline working and "
+             "fine-tuning moving cross-entropy; the audio is not music and FAD values are not comparable with "
+             "published ones.")
+TITLES = {"base": "base model", "full": "full fine-tuning", "lora": "LoRA"}
+
+
+@dataclasses.dataclass
+class ReportConfig:
+    """Sizes of the evaluation (the demo passes its own; defaults suit a GPU run on a real test split)."""
+
+    clips_per_model: int = 32
+    clip_seconds: float = 10.0
+    prompt_seconds: float = 3.0
+    listening_prompts: int = 10
+    listening_seconds: float = 15.0
+    style: tp.Optional[str] = None
+    title: str = "genrecraft report"
+    note: tp.Optional[str] = None
+    device: tp.Optional[str] = None
+    seed: int = 0
+
+
+def _relative(path: tp.Union[str, Path], root: Path) -> str:
+    return os.path.relpath(Path(path).resolve(), root.resolve()).replace(os.sep, "/")
+
+
+def _fmt(value: tp.Any, interval: tp.Any = None, digits: int = 3) -> str:
+    from eval.report import _fmt as fmt
+
+    return fmt(value, interval, digits)
+
+
+def summary_lines(report: tp.Mapping[str, tp.Any]) -> tp.List[str]:
+    """Plain-language findings: each model's cross-entropy change against the baseline, and the best model on
+    each metric."""
+    from eval.report import REAL_LABEL, metric_columns
+
+    lines = []
+    results = report["results"]
+    baseline = report["baseline"]
+    base_ce = results.get(baseline, {}).get("ce", {}).get("metrics", {}).get("ce")
+    for label, result in results.items():
+        diff = result.get("ce", {}).get("vs_baseline")
+        if not diff or base_ce is None:
+            continue
+        lo, hi = diff["ce_diff_interval"]
+        verdict = ("lower (better)" if math.isfinite(hi) and hi < 0 else
+                   "higher (worse)" if math.isfinite(lo) and lo > 0 else "not clearly different")
+        lines.append(f"{TITLES.get(label, label)}: cross-entropy {result['ce']['metrics']['ce']:.3f} vs "
+                     f"{base_ce:.3f} nats for {TITLES.get(baseline, baseline)} (change "
+                     f"{_fmt(diff['ce_diff'], diff['ce_diff_interval'])}): {verdict}.")
+    for _, title, getter in metric_columns():
+        scored = [(getter(r)[0], label) for label, r in results.items()
+                  if label != REAL_LABEL and getter(r)[0] is not None]
+        if len(scored) >= 2:
+            value, label = min(scored)
+            lines.append(f"Best {title}: {TITLES.get(label, label)} ({value:.3f}).")
+    return lines
+
+
+def _audio_rows(eval_dir: Path, labels: tp.Sequence[str], limit: int) -> tp.List[tp.Dict[str, tp.Any]]:
+    """Prompts of the evaluation clips with each model's clip: [{"description", "text": {label: path},
+    "continuation": {label: path}, "reference": path}]."""
+    prompts_file = eval_dir / "generated" / "prompts.jsonl"
+    if not prompts_file.exists():
+        return []
+    rows = []
+    for line in prompts_file.read_text(encoding="utf-8").splitlines()[:limit]:
+        prompt = json.loads(line)
+        stem = f"{int(prompt['index']):04d}"
+        row: tp.Dict[str, tp.Any] = {"description": prompt.get("description") or "(no description)",
+                                     "text": {}, "continuation": {}, "reference": None}
+        for label in labels:
+            for kind in ("text", "continuation"):
+                path = eval_dir / "generated" / label / kind / f"{stem}.wav"
+                if path.exists():
+                    row[kind][label] = path
+        reference = eval_dir / "generated" / "reference" / "continuation" / f"{stem}.wav"
+        row["reference"] = reference if reference.exists() else None
+        rows.append(row)
+    return rows
+
+
+def render_markdown(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mapping[str, tp.Any]) -> str:
+    """The report as markdown, with paths relative to ``out``."""
+    from eval.report import markdown_report
+
+    lines = [f"# {extra['title']}", ""]
+    if extra.get("note"):
+        lines += [f"> {extra['note']}", ""]
+    lines += [f"- {line}" for line in summary_lines(report)] + [""]
+    body = markdown_report(report).split("\n", 1)[1]  # drop its title, keep its tables and settings
+    body = body.replace("](plots/", f"]({_relative(extra['eval_dir'], out)}/plots/")
+    lines += ["## Metrics", body.strip(), ""]
+    if extra.get("curves"):
+        lines += ["## Training", "", CURVES_CAPTION, "",
+                  f"![valid cross-entropy per epoch]({_relative(extra['curves'], out)})", ""]
+    rows = extra.get("audio", [])
+    if rows:
+        lines += ["## Listen", "", "Text-to-music clips from the same description and seed with every model:", "",
+                  "| description | " + " | ".join(TITLES.get(l, l) for l in extra["labels"]) + " |",
+                  "| --- | " + " | ".join("---" for _ in extra["labels"]) + " |"]
+        for row in rows:
+            cells = [f"[{row['text'][l].name}]({_relative(row['text'][l], out)})" if l in row["text"] else "–"
+                     for l in extra["labels"]]
+            lines.append(f"| {row['description']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    listening = extra.get("listening")
+    if listening:
+        lines += ["## Listening test", "",
+                  f"{listening['n_pairs']} blind A/B pairs ({listening['n_clips']} clips at "
+                  f"{listening['loudness_lufs']:.0f} LUFS) in `{_relative(listening['folder'], out)}`. Rate them "
+                  "(several raters, each in their own browser session), then analyse:", "", "```",
+                  f"python -m scripts.rate {listening['folder']}", f"python -m scripts.analyze {listening['folder']}",
+                  "```", ""]
+    return "\n".join(lines)
+
+
+def _html_table(report: tp.Mapping[str, tp.Any]) -> str:
+    from eval.report import REAL_LABEL, metric_columns
+
+    results = report["results"]
+    columns = [c for c in metric_columns() if any(c[2](r)[0] is not None for r in results.values())]
+    best = {}
+    for key, _, getter in columns:
+        scored = [(getter(r)[0], label) for label, r in results.items()
+                  if label != REAL_LABEL and getter(r)[0] is not None]
+        best[key] = min(scored)[1] if scored else None
+    head = "".join(f"<th>{html.escape(title)} ↓</th>" for _, title, _ in columns)
+    rows = []
+    for label, result in results.items():
+        name = TITLES.get(label, label)
+        spec = report["models"].get(label)
+        cells = []
+        for key, _, getter in columns:
+            value, interval = getter(result)
+            text = html.escape(_fmt(value, interval))
+            cells.append(f"<td class='best'>{text}</td>" if best[key] == label else f"<td>{text}</td>")
+        spec_html = f"<br><code>{html.escape(spec)}</code>" if spec else ""
+        rows.append(f"<tr><th>{html.escape(name)}{spec_html}</th>{''.join(cells)}</tr>")
+    return f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _audio(path: tp.Optional[Path], out: Path) -> str:
+    if path is None:
+        return "–"
+    return f"<audio controls preload='none' src='{html.escape(_relative(path, out))}'></audio>"
+
+
+def render_html(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mapping[str, tp.Any]) -> str:
+    """The report as one self-contained HTML page (no external assets), paths relative to ``out``."""
+    labels = extra["labels"]
+    parts = [f"<h1>{html.escape(extra['title'])}</h1>"]
+    if extra.get("note"):
+        parts.append(f"<p class='note'>{html.escape(extra['note'])}</p>")
+    parts += ["<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(report)) + "</ul>",
+             f"<h2>Metrics</h2><p>On <code>{html.escape(str(report['manifest']))}</code>. Lower is better "
+             f"everywhere; brackets are {report['settings']['ce'].get('confidence', 0.95):.0%} bootstrap intervals; "
+             "the best model per column is highlighted.</p>", _html_table(report)]
+    for plot in report.get("plots", []):
+        parts.append(f"<p><img src='{html.escape(_relative(plot, out))}' alt='{html.escape(Path(plot).stem)}'></p>")
+    if extra.get("curves"):
+        parts.append(f"<h2>Training</h2><p>{html.escape(CURVES_CAPTION)}</p>"
+                     f"<p><img src='{html.escape(_relative(extra['curves'], out))}' "
+                     "alt='valid cross-entropy per epoch'></p>")
+    rows = extra.get("audio", [])
+    if rows:
+        head = "".join(f"<th>{html.escape(TITLES.get(l, l))}</th>" for l in labels)
+        body = "".join(f"<tr><td>{html.escape(row['description'])}</td>"
+                       + "".join(f"<td>{_audio(row['text'].get(l), out)}</td>" for l in labels) + "</tr>"
+                       for row in rows)
+        parts.append("<h2>Listen: text to music</h2><p>The same description and seed with every model.</p>"
+                     f"<table><tr><th>description</th>{head}</tr>{body}</table>")
+        cont = [row for row in rows if row["continuation"]]
+        if cont:
+            body = "".join(f"<tr><td>{html.escape(row['description'])}</td><td>{_audio(row['reference'], out)}</td>"
+                           + "".join(f"<td>{_audio(row['continuation'].get(l), out)}</td>" for l in labels)
+                           + "</tr>" for row in cont)
+            parts.append("<h2>Listen: continuations of a real prompt</h2><p>What really followed the prompt, then "
+                         "each model's continuation of it.</p><table><tr><th>description</th><th>real</th>"
+                         f"{head}</tr>{body}</table>")
+    listening = extra.get("listening")
+    if listening:
+        parts.append(f"<h2>Listening test</h2><p>{listening['n_pairs']} blind A/B pairs ({listening['n_clips']} "
+                     f"clips at {listening['loudness_lufs']:.0f} LUFS) in "
+                     f"<code>{html.escape(str(listening['folder']))}</code>. Rate them, then analyse:</p>"
+                     f"<pre>python -m scripts.rate {html.escape(str(listening['folder']))}\n"
+                     f"python -m scripts.analyze {html.escape(str(listening['folder']))}</pre>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.35em .6em;"
+             "text-align:left;vertical-align:top}td.best{background:#e3f4e3;font-weight:600}img{max-width:100%}"
+             "audio{width:220px}pre{background:#f4f4f4;padding:.8em}"
+             ".note{background:#fff6dd;border-left:4px solid #e0b000;padding:.6em .9em}")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(extra['title'])}"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """What :func:`evaluate` found: ``report`` is :func:`eval.compare`'s report; ``extra`` holds the audio rows,
+    the training-curve plot and the listening test for the page."""
+
+    out: Path
+    report: tp.Dict[str, tp.Any]
+    extra: tp.Dict[str, tp.Any]
+
+
+def evaluate(models: tp.Mapping[str, str], manifest: Path, out: Path, config: ReportConfig,
+             dataset: tp.Optional[Path] = None, runs: tp.Optional[tp.Mapping[str, Path]] = None,
+             progress: bool = True) -> Evaluation:
+    """Evaluate ``models`` ({label: spec}, the first is the baseline) on ``manifest`` into ``out/eval``, make
+    listening pairs from ``dataset``'s test descriptions into ``out/listening`` (none when
+    ``config.listening_prompts`` is 0 or no dataset is given), and plot the valid CE of ``runs`` ({label: xp
+    folder}). Rerunning with the same settings reuses what is done."""
+    from eval.ce import CEConfig
+    from eval.generate import GenerateConfig
+    from eval.report import CompareConfig, compare
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    labels = list(models)
+    compare_config = CompareConfig(
+        ce=CEConfig(progress=progress, seed=config.seed),
+        generate=GenerateConfig(n=config.clips_per_model, duration=config.clip_seconds,
+                                prompt_duration=config.prompt_seconds, seed=config.seed, progress=progress),
+        device=config.device, curves=False, progress=progress)
+    eval_dir = out / "eval"
+    report = compare(dict(models), manifest, eval_dir, compare_config)
+    extra: tp.Dict[str, tp.Any] = {"title": config.title, "note": config.note, "labels": labels,
+                                   "eval_dir": eval_dir,
+                                   "audio": _audio_rows(eval_dir, labels, limit=config.clips_per_model)}
+    if runs:
+        from .curves import plot_valid_comparison
+
+        extra["curves"] = plot_valid_comparison({TITLES.get(k, k): v for k, v in runs.items()},
+                                                out / "plots" / "valid_ce.png")
+    if config.listening_prompts and dataset is not None:
+        extra["listening"] = dataclasses.asdict(make_listening_pairs(models, dataset, out / "listening", config))
+    return Evaluation(out=out, report=report, extra=extra)
+
+
+def write_report(evaluation: Evaluation) -> tp.Dict[str, Path]:
+    """Write ``report.html`` and ``report.md`` into the evaluation's folder; returns their paths."""
+    out = evaluation.out
+    html_path, md_path = out / "report.html", out / "report.md"
+    write_text(md_path, render_markdown(evaluation.report, out, evaluation.extra))
+    write_text(html_path, render_html(evaluation.report, out, evaluation.extra))
+    return {"report": html_path, "markdown": md_path}
+
+
+def build_report(models: tp.Mapping[str, str], manifest: Path, out: Path, config: ReportConfig,
+                 dataset: tp.Optional[Path] = None, runs: tp.Optional[tp.Mapping[str, Path]] = None,
+                 progress: bool = True) -> tp.Dict[str, Path]:
+    """:func:`evaluate`, then :func:`write_report`."""
+    return write_report(evaluate(models, manifest, out, config, dataset=dataset, runs=runs, progress=progress))
+
+
+def make_listening_pairs(models: tp.Mapping[str, str], dataset: Path, folder: Path, config: ReportConfig):
+    """Blind A/B pairs of every pair of models on random test descriptions (:mod:`scripts.listening.pairs`)."""
+    from scripts.listening import pairs
+
+    from .models import load_model
+
+    device = config.device or _default_device()
+    prompts = pairs.sample_descriptions(dataset, config.listening_prompts, seed=config.seed)
+    settings = pairs.PairsConfig(generation=pairs.GenerationSettings(duration=config.listening_seconds,
+                                                                      seed=config.seed),
+                                 style=config.style, blind_seed=config.seed)
+    loaders = {label: (lambda spec=spec: load_model(spec, device=device)) for label, spec in models.items()}
+    return pairs.make_pairs(loaders, prompts, folder, settings, specs=dict(models))
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def evaluate_demo(runs: tp.Mapping[str, tp.Any], out: Path, config: tp.Any) -> Evaluation:
+    """The demo's stage 5: ``runs`` are its Dora experiments ``{"base", "full", "lora"}``, ``config`` its
+    :class:`genrecraft.demo.DemoConfig`; style B's dataset is ``out/data/style_b``."""
+    dataset = Path(out) / "data" / "style_b"
+    models = {label: f"//sig/{runs[label].sig}" for label in LABELS}
+    report_config = ReportConfig(clips_per_model=config.clips_per_model, clip_seconds=config.clip_seconds,
+                                 prompt_seconds=min(3.0, config.clip_seconds),
+                                 listening_prompts=config.listening_prompts,
+                                 listening_seconds=max(1.0, config.clip_seconds), style="lo-fi", device="cpu",
+                                 title="genrecraft demo: base vs full fine-tuning vs LoRA on style B (lo-fi)",
+                                 note=DEMO_NOTE)
+    return evaluate(models, dataset / "egs" / "test", out, report_config, dataset=dataset,
+                    runs={label: Path(runs[label].folder) for label in LABELS})
+
+
+def main(argv: tp.Optional[tp.List[str]] = None) -> int:
+    from .models import SPEC_HELP
+
+    parser = argparse.ArgumentParser(prog="python -m genrecraft.report", description=__doc__, epilog=SPEC_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", metavar="LABEL=SPEC",
+                        help="models to compare, the baseline first, e.g. base=facebook/musicgen-small")
+    parser.add_argument("--manifest", type=Path, required=True,
+                        help="test manifest (e.g. data/jpop/egs/test): CE, FAD reference and prompts")
+    parser.add_argument("--dataset", type=Path, default=None,
+                        help="dataset folder for listening-test prompts (default: none, no listening pairs)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    defaults = ReportConfig()
+    parser.add_argument("--clips", type=int, default=defaults.clips_per_model, help="generated clips per model "
+                        "for FAD and spectral distances (default %(default)s)")
+    parser.add_argument("--seconds", type=float, default=defaults.clip_seconds,
+                        help="seconds per generated clip (default %(default)s)")
+    parser.add_argument("--listening-prompts", type=int, default=defaults.listening_prompts,
+                        help="prompts of the listening test (default %(default)s; 0: none)")
+    parser.add_argument("--style", default=None, help="the target style, named in the listening test")
+    parser.add_argument("--title", default=defaults.title, help="title of the report")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    args = parser.parse_args(argv)
+    try:
+        from eval.report import parse_models
+
+        models = parse_models(args.models)
+        config = ReportConfig(clips_per_model=args.clips, clip_seconds=args.seconds,
+                              listening_prompts=args.listening_prompts, style=args.style, title=args.title,
+                              device=args.device)
+        result = build_report(models, args.manifest, args.out, config, dataset=args.dataset)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Report: {result['report']}\n        {result['markdown']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

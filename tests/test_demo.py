@@ -1,0 +1,112 @@
+"""The README's first command, in its CI setting: `python -m genrecraft.demo --quick` runs every stage offline.
+
+One run (a few minutes on 2 cores); the tests check what each stage left behind and the demo's claim: both
+fine-tuned models predict style B better than the base model trained on style A.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    proc = subprocess.run([sys.executable, "-m", "genrecraft.demo", "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=40 * 60)
+    assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return out, proc.stdout
+
+
+def _lines(path: Path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_stages_report_progress(demo):
+    _, stdout = demo
+    for n in range(1, 7):
+        assert f"[{n}/6]" in stdout
+    assert re.search(r"Report: .*report\.html", stdout)
+
+
+def test_corpus_and_datasets(demo):
+    out, _ = demo
+    songs = sorted((out / "corpus").glob("*.mp3"))
+    assert len(songs) == 10 and {p.name[0] for p in songs} == {"a", "b"}
+    for style in ("a", "b"):
+        data = out / "data" / f"style_{style}"
+        titles = {}
+        for split in ("train", "valid", "test"):
+            entries = _lines(data / "egs" / split / "data.jsonl")
+            assert entries, f"style {style}: empty {split} split"
+            for entry in entries:
+                sidecar = json.loads(Path(entry["path"]).with_suffix(".json").read_text())
+                assert sidecar["description"] and sidecar["bpm"]
+                titles.setdefault(split, set()).add(sidecar["title"])
+        # split by song: no song in two splits
+        assert not (titles["train"] & titles["test"]) and not (titles["train"] & titles["valid"])
+
+
+def test_training_runs_and_curves(demo):
+    out, _ = demo
+    for name in ("train_base", "train_full", "train_lora"):
+        assert (out / "logs" / f"{name}.log").stat().st_size > 0
+    assert (out / "plots" / "valid_ce.png").stat().st_size > 10_000
+
+
+def test_fine_tuned_models_beat_the_base_on_style_b(demo):
+    out, _ = demo
+    report = json.loads((out / "eval" / "report.json").read_text())
+    results = report["results"]
+    assert report["baseline"] == "base"
+    ce = {label: results[label]["ce"]["metrics"]["ce"] for label in ("base", "full", "lora")}
+    assert ce["full"] < ce["base"], ce
+    assert ce["lora"] < ce["base"], ce
+    for label in ("base", "full", "lora", "real audio"):
+        fad = results[label]["fad"]
+        assert fad["fad"] >= 0 and fad["n_clips"] == 4
+    for label in ("base", "full", "lora"):
+        spectral = results[label]["spectral"]
+        assert 0 <= spectral["feature_distance"] <= 2 and spectral["mel_distance"] > 0
+        assert len(list((out / "eval" / "generated" / label / "text").glob("*.wav"))) == 4
+
+
+def test_listening_pairs(demo):
+    out, _ = demo
+    pairs = json.loads((out / "listening" / "pairs.json").read_text())
+    key = json.loads((out / "listening" / "key.json").read_text())
+    assert len(pairs["pairs"]) == 2 * 3  # 2 prompts x 3 pairs of models
+    assert set(key["models"]) == {"base", "full", "lora"} and key["complete"]
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sources = []
+        self.tags = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.sources += [value for name, value in attrs if name == "src"]
+
+
+def test_report_page_and_markdown(demo):
+    out, _ = demo
+    page = (out / "report.html").read_text()
+    parser = _Collector()
+    parser.feed(page)
+    assert {"table", "img", "audio"} <= parser.tags
+    assert parser.sources and all((out / src).is_file() for src in parser.sources), parser.sources
+    assert not any(src.startswith(("http:", "https:", "/")) for src in parser.sources)
+    markdown = (out / "report.md").read_text()
+    for title in ("base model", "full fine-tuning", "LoRA"):
+        assert title in markdown and title in page
+    for link in re.findall(r"\]\(([^)]+)\)", markdown):
+        assert (out / link).is_file(), link

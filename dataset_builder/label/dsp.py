@@ -12,6 +12,17 @@ ESSENTIA_RATE = 44100  # RhythmExtractor2013 has no sample-rate parameter: it as
 BPM_METHODS = ("degara", "multifeature")
 
 
+def essentia_standard():
+    """``essentia.standard`` with essentia's INFO messages off (it prints one per model graph it loads, in every
+    labelling worker); warnings and errors still show."""
+    import essentia
+
+    essentia.log.infoActive = False
+    import essentia.standard as es
+
+    return es
+
+
 @dataclasses.dataclass
 class DspLabels:
     key: str  # tonic, e.g. "F#" (essentia spells sharps and flats as it estimates them)
@@ -30,8 +41,9 @@ class DspLabeler:
     """
 
     def __init__(self, bpm_method: str = "degara"):
-        import essentia.standard as es
         import pyloudnorm
+
+        es = essentia_standard()
 
         if bpm_method not in BPM_METHODS:
             raise ValueError(f"bpm_method={bpm_method!r}: use one of {BPM_METHODS}")

@@ -142,7 +142,9 @@ class EffnetTagger:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, download: bool = True):
-        import essentia.standard as es
+        from .dsp import essentia_standard
+
+        es = essentia_standard()
 
         folder = ensure_files(download=download)
         self._embed = es.TensorflowPredictEffnetDiscogs(graphFilename=str(folder / EMBEDDING.name),

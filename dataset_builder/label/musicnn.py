@@ -107,7 +107,10 @@ def run_graph(graph: Path, patches: np.ndarray) -> tp.Dict[str, np.ndarray]:
     """Run a frozen musicnn graph on log-mel ``patches`` [batch, 187, 96]: ``{"tags": [batch, 50],
     "embedding": [batch, 200]}`` (essentia's generic TensorflowPredict, no audio front-end)."""
     import essentia
-    import essentia.standard as es
+
+    from .dsp import essentia_standard
+
+    es = essentia_standard()
 
     pool = essentia.Pool()
     pool.set(INPUT, patches.astype(np.float32)[:, None])  # essentia tensors are 4-D: [batch, 1, time, freq]
@@ -157,7 +160,9 @@ class MusicnnModel:
     dim = 200
 
     def __init__(self, name: str = "MSD_musicnn", patch_hop: int = PATCH_FRAMES):
-        import essentia.standard as es
+        from .dsp import essentia_standard
+
+        es = essentia_standard()
 
         self.name = name
         self.labels = MODELS[name] if name in MODELS else ()

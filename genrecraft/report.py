@@ -62,9 +62,28 @@ def _fmt(value: tp.Any, interval: tp.Any = None, digits: int = 3) -> str:
     return fmt(value, interval, digits)
 
 
+def clear_best(results: tp.Mapping[str, tp.Any], getter: tp.Callable) -> tp.Optional[str]:
+    """The model with the lowest value of a metric when its interval lies wholly below every other model's
+    interval (``getter(result) -> (value, interval)``); ``None`` when the best is not clear."""
+    from eval.report import REAL_LABEL
+
+    scored = []
+    for label, result in results.items():
+        value, interval = getter(result)
+        if label == REAL_LABEL or value is None:
+            continue
+        ok = interval is not None and len(interval) == 2 and all(v is not None and math.isfinite(v) for v in interval)
+        scored.append((value, label, tuple(interval) if ok else (value, value)))
+    if len(scored) < 2:
+        return None
+    scored.sort()
+    (_, label, (_, high)), others = scored[0], scored[1:]
+    return label if all(high < low for _, _, (low, _) in others) else None
+
+
 def summary_lines(report: tp.Mapping[str, tp.Any]) -> tp.List[str]:
-    """Plain-language findings: each model's cross-entropy change against the baseline, and the best model on
-    each metric."""
+    """Plain-language findings: each model's cross-entropy change against the baseline, and the clearly best
+    model on each metric (:func:`clear_best`)."""
     from eval.report import REAL_LABEL, metric_columns
 
     lines = []
@@ -82,11 +101,12 @@ def summary_lines(report: tp.Mapping[str, tp.Any]) -> tp.List[str]:
                      f"{base_ce:.3f} nats for {TITLES.get(baseline, baseline)} (change "
                      f"{_fmt(diff['ce_diff'], diff['ce_diff_interval'])}): {verdict}.")
     for _, title, getter in metric_columns():
-        scored = [(getter(r)[0], label) for label, r in results.items()
-                  if label != REAL_LABEL and getter(r)[0] is not None]
-        if len(scored) >= 2:
-            value, label = min(scored)
-            lines.append(f"Best {title}: {TITLES.get(label, label)} ({value:.3f}).")
+        label = clear_best(results, getter)
+        if label is not None:
+            lines.append(f"Best {title}: {TITLES.get(label, label)} ({getter(results[label])[0]:.3f}; its interval "
+                         "does not overlap the others').")
+        elif sum(getter(r)[0] is not None for l, r in results.items() if l != REAL_LABEL) >= 2:
+            lines.append(f"{title}: no clear difference between the models (overlapping intervals).")
     return lines
 
 
@@ -153,11 +173,7 @@ def _html_table(report: tp.Mapping[str, tp.Any]) -> str:
 
     results = report["results"]
     columns = [c for c in metric_columns() if any(c[2](r)[0] is not None for r in results.values())]
-    best = {}
-    for key, _, getter in columns:
-        scored = [(getter(r)[0], label) for label, r in results.items()
-                  if label != REAL_LABEL and getter(r)[0] is not None]
-        best[key] = min(scored)[1] if scored else None
+    best = {key: clear_best(results, getter) for key, _, getter in columns}
     head = "".join(f"<th>{html.escape(title)} ↓</th>" for _, title, _ in columns)
     rows = []
     for label, result in results.items():
@@ -188,7 +204,7 @@ def render_html(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mapping[st
     parts += ["<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(report)) + "</ul>",
              f"<h2>Metrics</h2><p>On <code>{html.escape(str(report['manifest']))}</code>. Lower is better "
              f"everywhere; brackets are {report['settings']['ce'].get('confidence', 0.95):.0%} bootstrap intervals; "
-             "the best model per column is highlighted.</p>", _html_table(report)]
+             "a model is highlighted where its interval lies wholly below the others'.</p>", _html_table(report)]
     for plot in report.get("plots", []):
         parts.append(f"<p><img src='{html.escape(_relative(plot, out))}' alt='{html.escape(Path(plot).stem)}'></p>")
     if extra.get("curves"):

@@ -394,8 +394,11 @@ def _solver(model, manifest: Path, config: CEConfig) -> tp.Tuple[tp.List[dict], 
             step[f"ppl_q{k}"] = torch.exp(value)
         metrics = average(step)
         for i, info in enumerate(infos):
-            units.append({"id": f"{batch_index}:{i}:{info.meta.path}@{info.seek_time:.3f}", "path": info.meta.path,
-                          "seek_time": info.seek_time, "nll": nll[i].tolist(), "tokens": count[i].tolist()})
+            unit = {"id": f"{batch_index}:{i}:{info.meta.path}@{info.seek_time:.3f}", "path": info.meta.path,
+                    "seek_time": info.seek_time, "nll": nll[i].tolist(), "tokens": count[i].tolist()}
+            if config.bootstrap_unit != "clip":  # the cluster label the bootstrap resamples by (e.g. the title)
+                unit[config.bootstrap_unit] = _info_value(info, config.bootstrap_unit)
+            units.append(unit)
     used = {"segment_duration": float(cfg.dataset.segment_duration), "batch_size": int(cfg.dataset.batch_size),
             "num_samples": len(loader.dataset), "min_segment_ratio": float(cfg.dataset.min_segment_ratio)}
     return units, used, {k: float(v) for k, v in metrics.items()}

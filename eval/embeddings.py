@@ -239,8 +239,8 @@ class ClapBackend(EmbeddingBackend):
                 raise EmbeddingUnavailableError(
                     f"CLAP weights {model!r} are not on this machine: {exc}. With internet access they are "
                     "downloaded once into the Hugging Face cache (~/.cache/huggingface, or $HF_HOME); offline, "
-                    f"copy the folder of {model} (config.json, model.safetensors, preprocessor_config.json) here "
-                    "and pass it: --backend clap:/path/to/larger_clap_music.") from exc
+                    f"copy the folder of {model} (config.json, model.safetensors, preprocessor_config.json) to this "
+                    "machine and pass its path: --backend clap:/path/to/larger_clap_music.") from exc
             self.model_id = model
         else:
             self.model = model

@@ -368,10 +368,14 @@ def markdown_report(report: tp.Mapping[str, tp.Any]) -> str:
             lines.append(f"- {label}: " + ", ".join(f"`{Path(p).name}` ({v:.1f})" for p, v in items))
         lines.append("")
     segments = sorted({r["ce"]["segment_duration"] for r in results.values() if "ce" in r})
+    ce_settings = report["settings"]["ce"]
+    sampling = ("every test clip in windows" if ce_settings.get("sampling", "windows") == "windows" else
+                "audiocraft's valid sampling (random segments seeded by index)")
+    origin = "set explicitly" if ce_settings.get("segment_duration") else "the models' training segment"
     lines += ["## Settings", "",
-              f"- Cross-entropy: every test clip in windows of {', '.join(f'{s:g}' for s in segments) or '?'} s "
-              f"(the models' training segment), audiocraft's masking and conditioning; bootstrap over "
-              f"{report['settings']['ce']['bootstrap_unit']}s.",
+              f"- Cross-entropy: {sampling} of {', '.join(f'{s:g}' for s in segments) or '?'} s "
+              f"({origin}), audiocraft's masking and conditioning; bootstrap over "
+              f"{ce_settings['bootstrap_unit']}s.",
               f"- Generation: {gen['n']} clips of {gen['duration']} s per model, top-k {gen['top_k']}, "
               f"CFG {gen['cfg_coef']}, seeds from {gen['seed']}; continuations of {gen['prompt_duration']} s "
               "real prompts.",

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import functools
 import http.server
+import logging
 import os
 import re
 import subprocess
@@ -253,6 +254,8 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller setting (what CI runs), ~3 minutes")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # audiocraft warns "Dora directory: ..." each time an experiment is looked up; the stages print where things are
+    logging.getLogger("audiocraft.environment").setLevel(logging.ERROR)
     out = (args.out or paths.work_dir() / "demo").resolve()
     config = DemoConfig.quick(out) if args.quick else DemoConfig(out=out)
     t0 = time.time()

@@ -107,7 +107,8 @@ def load_base_lm_state(base: str) -> tp.Dict[str, torch.Tensor]:
 class MusicGenLoRASolver(EarlyStoppingMixin, MusicGenSolver):
     """Train LoRA adapters on a frozen MusicGen LM (see the module docstring). Config block ``lora``:
 
-    ``base`` (model to adapt), ``r``, ``alpha``, ``dropout``, ``targets``, ``layers``, ``rslora``.
+    ``base`` (model to adapt), ``r``, ``alpha``, ``dropout``, ``targets``, ``layers``, ``rslora``, ``quantize``
+    (QLoRA: ``4bit`` or ``8bit`` frozen transformer weights).
     """
 
     def build_model(self) -> None:
@@ -129,7 +130,7 @@ class MusicGenLoRASolver(EarlyStoppingMixin, MusicGenSolver):
         config = lora.LoraConfig(r=int(cfg.lora.r), alpha=float(cfg.lora.alpha), dropout=float(cfg.lora.dropout),
                                  targets=tuple(cfg.lora.targets),
                                  layers=tuple(cfg.lora.layers) if cfg.lora.layers else None,
-                                 rslora=bool(cfg.lora.rslora))
+                                 rslora=bool(cfg.lora.rslora), quantize=cfg.lora.get("quantize") or None)
         report = lora.inject(self.model, config)
         self.logger.info("%s", report)
         self.adapters = _AdapterModules(self.model)

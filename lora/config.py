@@ -36,7 +36,8 @@ class LoraConfig:
         default=None, metadata={"help": "transformer layer indices to adapt (None: all)"})
     rslora: bool = dataclasses.field(default=False, metadata={"help": "rank-stabilised scaling alpha / sqrt(r)"})
     quantize: tp.Optional[str] = dataclasses.field(
-        default=None, metadata={"help": "QLoRA: keep the frozen base in 8bit/4bit (needs bitsandbytes + CUDA)"})
+        default=None, metadata={"help": "QLoRA: keep the frozen transformer weights in 4bit (NF4) or 8bit "
+                                        "(needs bitsandbytes; CUDA or CPU)"})
 
     def __post_init__(self):
         if isinstance(self.targets, str):

@@ -25,7 +25,8 @@ class InjectionReport:
 
     targets: tp.Dict[str, int]  # target name -> number of adapters created
     trainable: int  # parameters that require grad after injection (the adapters)
-    total: int  # all parameters, adapters included
+    total: int  # all parameters, adapters included (counted before any quantization)
+    quantized: tp.Optional[tp.Dict[str, int]] = None  # QLoRA: what lora.quantize.quantize_base reported
 
     @property
     def fraction(self) -> float:
@@ -33,8 +34,13 @@ class InjectionReport:
 
     def __str__(self) -> str:
         per_target = ", ".join(f"{k} x{v}" for k, v in self.targets.items())
-        return (f"LoRA: trainable params {self.trainable:,} / {self.total:,} ({100 * self.fraction:.3f} %); "
+        text = (f"LoRA: trainable params {self.trainable:,} / {self.total:,} ({100 * self.fraction:.3f} %); "
                 f"adapters: {per_target}")
+        if self.quantized:
+            q = self.quantized
+            text += (f"; base quantized: {q['weights']} matrices, {q['bytes_before'] / 2**20:.1f} MiB -> "
+                     f"{q['bytes_after'] / 2**20:.1f} MiB")
+        return text
 
 
 def get_lm(model: nn.Module) -> nn.Module:
@@ -133,6 +139,11 @@ def inject(model: nn.Module, config: LoraConfig) -> InjectionReport:
     lm._lora_config = config  # type: ignore[attr-defined]
     report = InjectionReport(targets=counts, trainable=sum(p.numel() for p in lora_parameters(lm)),
                              total=sum(p.numel() for p in lm.parameters()))
+    if config.quantize is not None:
+        from .quantize import quantize_base
+
+        lm._lora_base_fingerprint = fingerprint(lm)  # type: ignore[attr-defined]  # of the unquantized base
+        report.quantized = quantize_base(lm, config.quantize)
     logger.info("%s", report)
     return report
 
@@ -165,8 +176,13 @@ def adapter_state_dict(model: nn.Module) -> tp.Dict[str, torch.Tensor]:
 
 
 def base_state_dict(model: nn.Module) -> tp.Dict[str, torch.Tensor]:
-    """The LM's state dict without adapter tensors: the keys of the plain audiocraft model."""
-    return {k: v for k, v in get_lm(model).state_dict().items() if LORA_KEY not in f".{k}"}
+    """The LM's state dict without adapter tensors: the keys of the plain audiocraft model (a QLoRA base's
+    quantized weights appear dequantized)."""
+    from .quantize import is_quantized, plain_state_dict
+
+    lm = get_lm(model)
+    state = plain_state_dict(lm) if is_quantized(lm) else lm.state_dict()
+    return {k: v for k, v in state.items() if LORA_KEY not in f".{k}"}
 
 
 def _adapted_weights(lm: nn.Module) -> tp.Iterator[tp.Tuple[nn.Module, torch.Tensor]]:
@@ -183,8 +199,11 @@ def _adapted_weights(lm: nn.Module) -> tp.Iterator[tp.Tuple[nn.Module, torch.Ten
 
 @torch.no_grad()
 def merge(model: nn.Module) -> None:
-    """Fold every adapter into its base weight (W += scaling * B A, computed in fp32). Refuses non-finite results."""
+    """Fold every adapter into its base weight (W += scaling * B A, computed in fp32). Refuses non-finite results.
+
+    A QLoRA base is dequantized first: its weights become ordinary parameters holding the quantized values."""
     lm = get_lm(model)
+    _dequantize(lm)
     for adapter, weight in _adapted_weights(lm):
         if adapter.merged:
             continue
@@ -214,20 +233,31 @@ def remove(model: nn.Module, merge_weights: bool = False) -> nn.Module:
     """Remove every adapter, restoring audiocraft's own module classes and state-dict keys.
 
     With ``merge_weights=True`` the adapters are folded in first (the plain model then computes what the adapted
-    model did); otherwise the base weights are restored exactly (merged adapters are unmerged). Returns ``model``.
+    model did); otherwise the base weights are restored exactly (merged adapters are unmerged), except that a
+    QLoRA base keeps its quantized values (quantization is lossy). Returns ``model``.
     """
     lm = get_lm(model)
     if merge_weights:
         merge(lm)
     else:
         unmerge(lm)
+    _dequantize(lm)
     for _, host in list(_hosts(lm)):
         unmake_host(host)
-    if hasattr(lm, "_lora_config"):
-        del lm._lora_config
+    for attr in ("_lora_config", "_lora_base_fingerprint"):
+        if hasattr(lm, attr):
+            delattr(lm, attr)
     for p in lm.parameters():
         p.requires_grad_(True)
     return model
+
+
+def _dequantize(lm: nn.Module) -> None:
+    from .quantize import dequantize_base, is_quantized
+
+    if is_quantized(lm):
+        count = dequantize_base(lm)
+        logger.info("Dequantized %d QLoRA base weights (they keep the quantized values)", count)
 
 
 def fingerprint(model: nn.Module) -> tp.Dict[str, tp.Any]:
@@ -238,7 +268,11 @@ def fingerprint(model: nn.Module) -> tp.Dict[str, tp.Any]:
     merge/unmerge round trip (float rounding), and changes when the weights are another model's.
     Compare two with :func:`same_base`.
     """
+    from .quantize import is_quantized
+
     lm = get_lm(model)
+    if is_quantized(lm) and getattr(lm, "_lora_base_fingerprint", None):
+        return lm._lora_base_fingerprint  # QLoRA: the full-precision base it was quantized from
     if any(a.merged for a, _ in _adapted_weights(lm)):
         raise ValueError("cannot fingerprint a model with merged adapters: call lora.unmerge(model) first")
     digest = hashlib.sha256()

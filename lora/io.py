@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing as tp
 from pathlib import Path
@@ -95,7 +96,7 @@ def load_adapter(model: nn.Module, folder: tp.Union[str, Path], check_base: bool
             f"adapter {folder} was trained on an LM of shape {meta['lm_shape']} (base {meta['base_model_id']!r}), "
             f"but this model's LM has shape {shape}: load it onto {meta['base_model_id']!r}")
     if has_lora(lm):
-        if get_config(lm) != config:
+        if dataclasses.replace(get_config(lm), quantize=None) != dataclasses.replace(config, quantize=None):
             raise AdapterMismatchError(f"the model already has LoRA adapters with another config than {folder}; "
                                        "call lora.remove(model) first")
     elif check_base:
@@ -106,7 +107,8 @@ def load_adapter(model: nn.Module, folder: tp.Union[str, Path], check_base: bool
                 "that base (fingerprint differs). Load the base it was trained on, or pass check_base=False if you "
                 "know the weights are the same.")
     if not has_lora(lm):
-        inject(lm, config)
+        # An adapter trained with QLoRA applies to the full-precision base: loading never quantizes the model.
+        inject(lm, dataclasses.replace(config, quantize=None))
     tensors = load_file(str(Path(folder) / WEIGHTS_NAME))
     expected = set(adapter_state_dict(lm))
     if set(tensors) != expected:

@@ -17,12 +17,14 @@ subclass that adds the adapter's output (``remove`` swaps it back). Adapters act
 
 from __future__ import annotations
 
+import contextlib
 import math
 import typing as tp
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 SEGMENTS = ("q", "k", "v")
@@ -153,7 +155,10 @@ class _AttentionHost:
         adapters = {name: self.lora[name] for name in SEGMENTS if name in self.lora}
         if not _active(adapters.values()):
             return super().forward(*args, **kwargs)  # type: ignore[misc]
-        with _PackedProjectionMode(self.in_proj_weight, adapters):  # type: ignore[attr-defined]
+        # A QLoRA base dequantizes in_proj_weight on access: cache it so audiocraft's F.linear calls use the very
+        # tensor (pointer) the mode recognises.
+        cache = parametrize.cached() if parametrize.is_parametrized(self) else contextlib.nullcontext()
+        with cache, _PackedProjectionMode(self.in_proj_weight, adapters):  # type: ignore[attr-defined]
             return super().forward(*args, **kwargs)  # type: ignore[misc]
 
 

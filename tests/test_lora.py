@@ -128,17 +128,21 @@ def test_dropout_only_in_train_mode(model):
     assert (a - b).abs().max() > 1e-4
 
 
-def test_streaming_with_kv_cache_equals_full_forward(model):
-    lm = model.lm
+def assert_streaming_equals_full_forward(lm):
+    """Token-by-token generation with the KV cache gives the full forward pass's logits."""
     seq, ct = _inputs(lm)
-    lora.inject(lm, lora.LoraConfig(r=4, targets=lora.ALL_TARGETS))
-    _randomise_adapters(lm)
     full = _forward(lm, seq, ct)
     steps = []
     with torch.no_grad(), lm.streaming():
         for t in range(S):
             steps.append(_forward(lm, seq[:, :, t:t + 1], ct))
     torch.testing.assert_close(torch.cat(steps, dim=2), full, atol=1e-4, rtol=1e-4)
+
+
+def test_streaming_with_kv_cache_equals_full_forward(model):
+    lora.inject(model.lm, lora.LoraConfig(r=4, targets=lora.ALL_TARGETS))
+    _randomise_adapters(model.lm)
+    assert_streaming_equals_full_forward(model.lm)
 
 
 def test_generate_with_adapter_active(model):
@@ -278,9 +282,3 @@ def test_non_packed_attention_is_refused():
     plain_attention = tiny_musicgen(seed=0, overrides=["transformer_lm.memory_efficient=false"])
     with pytest.raises(ValueError, match="memory_efficient"):
         lora.inject(plain_attention, lora.LoraConfig())
-
-
-def test_qlora_on_cpu_says_what_it_needs(model):
-    with pytest.raises(lora.QuantizationUnavailable, match="CUDA"):
-        lora.inject(model, lora.LoraConfig(quantize="4bit"))
-    assert not lora.has_lora(model)

@@ -83,6 +83,21 @@ def test_lora_checkpoint_holds_only_adapter_tensors(lora_run, base_run):
     assert meta["base_model_id"] == f"//sig/{base_run.sig}" and meta["lora"]["r"] == 4
 
 
+def test_qlora_run_trains_adapters_on_a_4bit_base(datasets, base_run):
+    import lora
+    from genrecraft.models import load_experiment
+
+    xp = experiments.run(["solver=musicgen/genrecraft_tiny_lora", f"dset={datasets[1]}",
+                          f"lora.base=//sig/{base_run.sig}", "lora.quantize=4bit", "optim.epochs=1"], quiet=True)
+    assert len(_valid(xp)) == 1
+    state = torch.load(experiments.checkpoint_path(xp), map_location="cpu", weights_only=False)
+    assert all(k.endswith(("lora_A", "lora_B")) for k in state["best_state"]["model"])
+    meta = json.loads((xp.folder / "adapter" / "adapter_config.json").read_text())
+    assert meta["lora"]["quantize"] == "4bit"
+    model = load_experiment(f"//sig/{xp.sig}")  # the adapter on the full-precision base
+    assert lora.has_lora(model) and not any(".parametrizations." in n for n, _ in model.lm.named_parameters())
+
+
 def test_interrupted_run_resumes_from_its_saved_epoch(datasets, base_run):
     argv = ["solver=musicgen/genrecraft_tiny_lora", f"dset={datasets[1]}", f"lora.base=//sig/{base_run.sig}",
             "optim.epochs=3", "label=resume-test"]

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -166,20 +165,15 @@ def main() -> None:
         print("RESULT " + json.dumps(out))
         return
 
+    from bench.common import run_worker
+
     results = {}
     for worker in ("full", "lora", "full+ckpt", "lora+ckpt", "generate"):
         cmd = [sys.executable, __file__, "--worker", worker, "--device", args.device, "--seconds", str(seconds)]
         if args.quick:
             cmd.append("--quick")
         print(f"running {worker} ...", flush=True)
-        # glibc keeps freed heap pages mapped, so RSS would show the allocator's high-water mark, not live
-        # tensors. Serving big allocations with mmap returns them on free: max RSS then tracks live memory.
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-        if proc.returncode != 0 or not line:
-            raise SystemExit(f"{worker} failed:\n{proc.stderr[-3000:]}")
-        results[worker] = json.loads(line[0][len("RESULT "):])
+        results[worker] = run_worker(cmd, worker)
 
     gen = results["generate"]
     rows = []

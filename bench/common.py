@@ -78,3 +78,20 @@ def report(name: str, rows: tp.Sequence[tp.Mapping[str, tp.Any]],
     tmp.replace(out)
     print(f"\nwrote {out}")
     return out
+
+
+def run_worker(cmd: tp.Sequence[str], name: str, env: tp.Optional[tp.Mapping[str, str]] = None) -> tp.Dict[str, tp.Any]:
+    """Run a benchmark worker process and return the JSON it printed on its ``RESULT `` line.
+
+    glibc keeps freed heap pages mapped, so RSS would show the allocator's high-water mark, not live tensors;
+    serving big allocations with mmap (``MALLOC_MMAP_THRESHOLD_``) returns them on free, so RSS follows live memory.
+    """
+    import os
+    import subprocess
+
+    full_env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", TF_CPP_MIN_LOG_LEVEL="3", **dict(env or {}))
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, env=full_env)
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode != 0 or not line:
+        raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[0][len("RESULT "):])

@@ -57,14 +57,18 @@ class DemoConfig:
 
     @classmethod
     def quick(cls, out: Path) -> "DemoConfig":
-        return cls(out=out, songs_per_style=5, song_seconds=35.0, base_epochs=3, finetune_epochs=2,
-                   updates_per_epoch=8, clips_per_model=4, clip_seconds=3.0, listening_prompts=2)
+        return cls(out=out, songs_per_style=6, song_seconds=45.0, base_epochs=3, finetune_epochs=3,
+                   updates_per_epoch=16, clips_per_model=4, clip_seconds=3.0, listening_prompts=2)
 
 
 STYLES = {
     "a": {"style": "synthpop", "bpm": (112, 136), "modes": ("major",), "artists": ("Neon Arcade", "Pixel Hearts")},
     "b": {"style": "lofi", "bpm": (72, 92), "modes": ("minor",), "artists": ("Rainy Window", "Slow Coffee")},
 }
+
+
+DEMO_LORA_TARGETS = ("self_attn.q", "self_attn.k", "self_attn.v", "self_attn.out", "cross_attention.q",
+                     "cross_attention.k", "cross_attention.v", "cross_attention.out", "linear1", "linear2", "linears")
 
 
 class Stage:
@@ -117,9 +121,15 @@ def render_corpus(folder: Path, config: DemoConfig) -> tp.Dict[str, tp.List[tp.T
     return corpus
 
 
+#: The loopback port the corpus is served on. Dataset items are named after their URL and the split by song
+#: follows those names, so a fixed port makes every demo run build the same splits (and report the same numbers).
+DEMO_PORT = 38517
+
+
 @contextlib.contextmanager
-def serve(folder: Path) -> tp.Iterator[str]:
-    """Serve ``folder`` on 127.0.0.1 (a free port) for the duration of the block; yields the base URL."""
+def serve(folder: Path, port: int = DEMO_PORT) -> tp.Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 for the duration of the block; yields the base URL. Falls back to a free
+    port (and says so) if ``port`` is taken."""
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -129,7 +139,13 @@ def serve(folder: Path) -> tp.Iterator[str]:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 super().handle()
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    handler = functools.partial(Quiet, directory=str(folder))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        print(f"      port {port} is taken: serving on {server.server_address[1]} instead (the split by song, "
+              "which follows the URLs, will differ from other runs)", flush=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -208,8 +224,12 @@ def train_models(config: DemoConfig, logs: Path) -> tp.Dict[str, tp.Any]:
         full = _train(["solver=musicgen/genrecraft_tiny_full", "dset=audio/genrecraft_demo_b",
                        f"continue_from=//sig/{base.sig}", f"optim.epochs={config.finetune_epochs}", *common],
                       logs / "train_full.log", "full", config.finetune_epochs)
+        # LoRA on attention, FFN and the output heads (which carry most of a style's token statistics in a
+        # model this small), r 8, lr 1e-3: on the tiny config's attention+FFN adapters alone CE hardly moves.
         lora_xp = _train(["solver=musicgen/genrecraft_tiny_lora", "dset=audio/genrecraft_demo_b",
-                          f"lora.base=//sig/{base.sig}", f"optim.epochs={config.finetune_epochs}", *common],
+                          f"lora.base=//sig/{base.sig}", f"optim.epochs={config.finetune_epochs}", "lora.r=8",
+                          "lora.alpha=16", "optim.lr=0.001", f"lora.targets=[{','.join(DEMO_LORA_TARGETS)}]",
+                          *common],
                          logs / "train_lora.log", "LoRA", config.finetune_epochs)
     return {"base": base, "full": full, "lora": lora_xp}
 

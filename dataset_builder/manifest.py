@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import typing as tp
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from .chunk import Chunk
 from .download import Item
 from .label import Labels, describe
 from .split import SPLITS
+
+logger = logging.getLogger(__name__)
 
 
 def _words(values: tp.Iterable[str]) -> tp.List[str]:
@@ -97,5 +100,10 @@ def write_manifests(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.
     yaml = dset_yaml(out, config.sample_rate)
     write_text(out / f"dset_{name}.yaml", yaml)
     registered = paths.user_config_dir() / "dset" / "audio" / f"{name}.yaml"
+    if registered.exists() and registered.read_text() != yaml:
+        previous = next((line.split(" for ", 1)[-1] for line in registered.read_text().splitlines()
+                         if line.startswith("# Written by")), "another folder")
+        logger.warning("dset=audio/%s pointed to %s; it now points to %s (name datasets apart with --name)", name,
+                       previous, out)
     write_text(registered, yaml)
     return {"counts": {s: len(lines[s]) for s in SPLITS}, "dset": f"audio/{name}", "dset_file": str(registered)}

@@ -41,7 +41,7 @@ PITCHES = ("C", "G", "D", "A", "E", "F", "Bb", "Eb", "B", "F#", "Ab", "C#")
 
 @dataclasses.dataclass
 class DemoConfig:
-    """Sizes of the demo. The defaults take about 5 minutes on 2 CPU cores; ``quick()`` is the CI setting."""
+    """Sizes of the demo. The defaults take about 6 minutes on 2 idle CPU cores; ``quick()`` is the CI setting."""
 
     out: Path
     songs_per_style: int = 8
@@ -209,12 +209,18 @@ def fit_codec(config: DemoConfig) -> Path:
 
 def train_models(config: DemoConfig, logs: Path) -> tp.Dict[str, tp.Any]:
     """Base on style A, then full fine-tuning and LoRA on style B. Returns the three Dora experiments."""
-    # The label ties the experiments to this output folder: a demo elsewhere trains its own models.
     import hashlib
 
-    label = "demo-" + hashlib.sha1(str(config.out.resolve()).encode()).hexdigest()[:8]
     with Stage(3, "Training the base model (tiny MusicGen, from scratch) on style A through Dora"):
         codec = fit_codec(config)
+        # The label ties the experiments to this output folder, its codec and its data: a demo elsewhere, or a
+        # rerun here on rebuilt data, trains its own models instead of reusing experiments made from other tokens.
+        digest = hashlib.sha1(str(config.out.resolve()).encode())
+        digest.update(codec.read_bytes())
+        for style in STYLES:
+            for split in ("train", "valid", "test"):
+                digest.update((config.out / "data" / f"style_{style}" / "egs" / split / "data.jsonl").read_bytes())
+        label = "demo-" + digest.hexdigest()[:8]
         common = [f"optim.updates_per_epoch={config.updates_per_epoch}", "dataset.segment_duration=5",
                   f"compression_model_checkpoint={codec}", f"label={label}"]
         base = _train(["solver=musicgen/genrecraft_tiny", "dset=audio/genrecraft_demo_a",
@@ -265,13 +271,13 @@ def run_demo(config: DemoConfig) -> Path:
 
 
 def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    """Run genrecraft end to end offline on a built-in corpus (CPU, about 5 minutes)."""
+    """Run genrecraft end to end offline on a built-in corpus (CPU, about 6 minutes)."""
     parser = argparse.ArgumentParser(prog="python -m genrecraft.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <work dir>/demo; work dir: $GENRECRAFT_WORK_DIR or "
                              "~/.local/share/genrecraft)")
-    parser.add_argument("--quick", action="store_true", help="a smaller setting (what CI runs), ~3 minutes")
+    parser.add_argument("--quick", action="store_true", help="a smaller setting (what CI runs), ~2 minutes")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # audiocraft warns "Dora directory: ..." each time an experiment is looked up; the stages print where things are

@@ -282,3 +282,46 @@ def test_non_packed_attention_is_refused():
     plain_attention = tiny_musicgen(seed=0, overrides=["transformer_lm.memory_efficient=false"])
     with pytest.raises(ValueError, match="memory_efficient"):
         lora.inject(plain_attention, lora.LoraConfig())
+
+
+def _ddp_worker(rank, world, port, folder):
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        lm = tiny_musicgen(seed=0).lm.train()
+        lora.inject(lm, lora.LoraConfig(r=4))
+        _randomise_adapters(lm)
+        ddp = torch.nn.parallel.DistributedDataParallel(lm)
+        seq, ct = _inputs(lm, seed=rank)  # each rank its own batch
+        ddp(seq, [], condition_tensors=ct).float().pow(2).mean().backward()
+        torch.save([p.grad for p in lora.lora_parameters(lm)], f"{folder}/{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_averages_lora_gradients_across_processes(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"{r}.pt") for r in range(2)]
+    local = []  # the same two batches, one process, no DDP
+    for rank in range(2):
+        lm = tiny_musicgen(seed=0).lm.train()
+        lora.inject(lm, lora.LoraConfig(r=4))
+        _randomise_adapters(lm)
+        seq, ct = _inputs(lm, seed=rank)
+        _forward(lm, seq, ct).float().pow(2).mean().backward()
+        local.append([p.grad for p in lora.lora_parameters(lm)])
+    for g0, g1, l0, l1 in zip(*ranks, *local):
+        torch.testing.assert_close(g0, g1)  # synchronised
+        torch.testing.assert_close(g0, (l0 + l1) / 2, atol=1e-6, rtol=1e-4)  # the average of both batches
+    assert any(g.abs().sum() > 0 for g in ranks[0])

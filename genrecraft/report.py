@@ -1,6 +1,6 @@
 """Stage 5 and 6 of the demo (and of the same loop on your own music): evaluate, make listening pairs, report.
 
-:func:`evaluate_and_report` takes the three trained models (base, full fine-tuning, LoRA), compares them on the
+:func:`evaluate` takes the models to compare (base, full fine-tuning, LoRA), compares them on the
 target style's test split with :func:`eval.compare` (cross-entropy and perplexity with paired intervals, FAD/KAD
 with the offline musicnn embedding, mel and feature distances), makes blind listening pairs with
 :func:`scripts.listening.pairs.make_pairs`, and writes one page that shows it all: ``report.html`` (the table,
@@ -305,6 +305,7 @@ def build_report(models: tp.Mapping[str, str], manifest: Path, out: Path, config
 
 def make_listening_pairs(models: tp.Mapping[str, str], dataset: Path, folder: Path, config: ReportConfig):
     """Blind A/B pairs of every pair of models on random test descriptions (:mod:`scripts.listening.pairs`)."""
+    from eval.report import _default_device
     from scripts.listening import pairs
 
     from .models import load_model
@@ -316,12 +317,6 @@ def make_listening_pairs(models: tp.Mapping[str, str], dataset: Path, folder: Pa
                                  style=config.style, blind_seed=config.seed)
     loaders = {label: (lambda spec=spec: load_model(spec, device=device)) for label, spec in models.items()}
     return pairs.make_pairs(loaders, prompts, folder, settings, specs=dict(models))
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def evaluate_demo(runs: tp.Mapping[str, tp.Any], out: Path, config: tp.Any) -> Evaluation:

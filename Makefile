@@ -64,7 +64,7 @@ sysdeps:
 	  else \
 	    echo "error: missing system packages: $${missing[*]}" >&2; \
 	    echo "Install them with: sudo apt-get install $${missing[*]}" >&2; \
-	    echo "(ffmpeg: audio decoding/encoding; fluidsynth + fluid-soundfont-gm: the demo corpus;" >&2; \
+	    echo "(ffmpeg: audio decoding/encoding; fluidsynth + fluid-soundfont-gm: songs on sampled instruments for the label tests;" >&2; \
 	    echo " chromium + chromium-driver: the listening-page tests)" >&2; \
 	    exit 1; \
 	  fi; \

@@ -72,12 +72,7 @@ class SongSpec:
     seed: int = 0
 
     def __post_init__(self):
-        key = _ALIASES.get(self.key, self.key)
-        if key not in PITCH_CLASSES:
-            raise ValueError(f"key={self.key!r} is not a pitch class; use one of {', '.join(PITCH_CLASSES)}")
-        object.__setattr__(self, "key", key)
-        if self.mode not in _SCALES:
-            raise ValueError(f"mode={self.mode!r}: use 'major' or 'minor'")
+        object.__setattr__(self, "key", check_key(self.key, self.mode))
         if not 40.0 <= self.bpm <= 240.0:
             raise ValueError(f"bpm={self.bpm} is outside 40..240")
         if self.style not in STYLES:
@@ -86,6 +81,27 @@ class SongSpec:
     @property
     def description(self) -> str:
         return f"{STYLES[self.style].description}, {self.key} {self.mode}, {round(self.bpm)} bpm"
+
+
+def check_key(key: str, mode: str) -> str:
+    """The key spelled as in PITCH_CLASSES (``Db`` -> ``C#``); a clear error for an unknown key or mode."""
+    spelled = _ALIASES.get(key, key)
+    if spelled not in PITCH_CLASSES:
+        raise ValueError(f"key={key!r} is not a pitch class; use one of {', '.join(PITCH_CLASSES)}")
+    if mode not in _SCALES:
+        raise ValueError(f"mode={mode!r}: use 'major' or 'minor'")
+    return spelled
+
+
+def bar_harmony(mode: str, bar: int) -> tp.Tuple[int, tp.Tuple[int, ...], tp.List[int]]:
+    """The chord's scale degree (0-based), the scale (semitones above the tonic) and the chord (a triad, semitones
+    above the tonic) of ``bar`` in the progression of ``mode``."""
+    degree = _PROGRESSIONS[mode][bar % len(_PROGRESSIONS[mode])]
+    if mode == "minor" and degree == 4:
+        scale = _SCALES["minor"][:6] + (11,)  # harmonic minor over the dominant
+    else:
+        scale = _SCALES[mode]
+    return degree, scale, [scale[(degree + i) % 7] + 12 * ((degree + i) // 7) for i in (0, 2, 4)]
 
 
 def _midi_to_hz(note: float) -> float:
@@ -143,17 +159,11 @@ def render_song(spec: SongSpec, seconds: float, sample_rate: int = SAMPLE_RATE) 
     beat = 60.0 / spec.bpm
     sixteenth = beat / 4
     tonic = 60 + PITCH_CLASSES.index(spec.key)  # middle octave
-    progression = _PROGRESSIONS[spec.mode]
     n_bars = int(np.ceil(seconds / (4 * beat)))
     drum_hits = {name: _drum(name, sample_rate, rng) for name in ("kick", "snare", "hat")}
     for bar in range(n_bars):
         bar_start = bar * 4 * beat
-        degree = progression[bar % len(progression)]
-        if spec.mode == "minor" and degree == 4:
-            scale = _SCALES["minor"][:6] + (11,)  # harmonic minor over the dominant
-        else:
-            scale = _SCALES[spec.mode]
-        triad = [scale[(degree + i) % 7] + 12 * ((degree + i) // 7) for i in (0, 2, 4)]
+        degree, scale, triad = bar_harmony(spec.mode, bar)
         chord_len = int(4 * beat * sample_rate)
         for interval in triad:
             tone = _tone(_midi_to_hz(tonic + interval - 12), chord_len, style.chord_harmonics,

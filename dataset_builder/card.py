@@ -92,7 +92,8 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
     lines = [f"# Dataset card: {name}", "",
              f"{stats['songs']} songs by {stats['artists']} artists, {stats['chunks']} chunks of "
              f"{config.chunk_seconds:g} s at {config.sample_rate} Hz mono, {total_hours:.2f} hours. "
-             f"Labels: essentia key/tempo/loudness + tagger `{config.tagger}`.", "",
+             f"Labels: essentia key/tempo (`{config.bpm_method}`, octave check `{config.tempo_octave}`)/loudness "
+             f"+ tagger `{config.tagger}`.", "",
              f"Train with: `dora -P genrecraft run solver=musicgen/genrecraft_small_lora dset={manifest['dset']}`",
              "", "| split | songs | artists | chunks | hours |", "| --- | --- | --- | --- | --- |"]
     for split, s in stats["splits"].items():

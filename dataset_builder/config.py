@@ -6,7 +6,7 @@ import dataclasses
 import re
 import typing as tp
 
-from .label import BPM_METHODS, TAGGERS
+from .label import BPM_METHODS, TAGGERS, TEMPO_OCTAVE
 
 SPLIT_BY = ("song", "artist")
 DEDUPE = ("group", "drop", "off")
@@ -29,6 +29,9 @@ class BuildConfig:
         "help": "chunks quieter than this RMS level (dBFS) are skipped as silent"})
     tagger: str = dataclasses.field(default="musicnn", metadata={"help": f"genre/mood/instrument tagger: {TAGGERS}"})
     bpm_method: str = dataclasses.field(default="degara", metadata={"help": f"tempo estimator: {BPM_METHODS}"})
+    tempo_octave: str = dataclasses.field(default="backbeat", metadata={
+        "help": f"octave check of the tempo: {TEMPO_OCTAVE} (backbeat: halve or double it from where the snare "
+                "falls)"})
     workers: int = dataclasses.field(default=1, metadata={"help": "parallel labelling processes"})
     split: tp.Tuple[float, float, float] = dataclasses.field(default=(0.8, 0.1, 0.1), metadata={
         "help": "train/valid/test fractions of the audio (by song, never by chunk)"})
@@ -77,6 +80,8 @@ class BuildConfig:
             bad("tagger", self.tagger, f"use one of {TAGGERS}")
         if self.bpm_method not in BPM_METHODS:
             bad("bpm_method", self.bpm_method, f"use one of {BPM_METHODS}")
+        if self.tempo_octave not in TEMPO_OCTAVE:
+            bad("tempo_octave", self.tempo_octave, f"use one of {TEMPO_OCTAVE}")
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
             bad("shard", f"{i}/{n}", "use i/n with 0 <= i < n, e.g. 0/4")

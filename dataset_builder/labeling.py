@@ -46,15 +46,20 @@ def _label_file(path: str, target: str) -> tp.Optional[str]:
 
 def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool = True
                  ) -> tp.Tuple[tp.Dict[str, Labels], tp.List[Failure]]:
-    """Labels of every chunk (computed or read back). ``config`` is the BuildConfig (tagger, bpm_method, workers)."""
+    """Labels of every chunk (computed or read back). ``config`` is the BuildConfig (tagger, bpm_method,
+    tempo_octave, workers); chunks labelled with another tagger or tempo method are labelled again."""
     from tqdm import tqdm
 
     folder = out / "labels"
     folder.mkdir(parents=True, exist_ok=True)
-    label_config = LabelConfig(tagger=config.tagger, bpm_method=config.bpm_method)
-    def done(chunk: Chunk) -> bool:  # labelled, and by the tagger asked for now
+    label_config = LabelConfig(tagger=config.tagger, bpm_method=config.bpm_method, tempo_octave=config.tempo_octave)
+
+    def done(chunk: Chunk) -> bool:  # labelled, and by the tagger and tempo method asked for now
         path = folder / f"{chunk.chunk_id}.json"
-        return path.exists() and json.loads(path.read_text()).get("tagger") == config.tagger
+        if not path.exists():
+            return False
+        stored = json.loads(path.read_text())
+        return stored.get("tagger") == config.tagger and stored.get("tempo_method") == label_config.tempo_method
 
     todo = [c for c in chunks if not done(c)]
     failures: tp.List[Failure] = []

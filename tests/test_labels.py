@@ -3,6 +3,7 @@ with tiny hand-made graphs, descriptions."""
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,65 @@ def test_key_and_bpm_on_known_songs():
         assert abs(labels.bpm - bpm) / bpm < 0.04, (bpm, labels.bpm)
         assert -30 < labels.loudness_lufs < -5
         assert labels.genres == [] and labels.tagger == "none"
+
+
+def test_backbeat_octave_check_fixes_the_trackers_octave_errors():
+    """RhythmExtractor2013 reads these at double (70 bpm synth-pop: its 8th-note hats) and half tempo (156 bpm
+    lo-fi: snare on every tracked beat); the backbeat check brings both back, and keeps a song it read right."""
+    cases = [(SongSpec("C", "major", 70.0, "synthpop", seed=100), 2.0),
+             (SongSpec("B", "minor", 156.0, "lofi", seed=123), 0.5),
+             (SongSpec("A", "minor", 110.0, "lofi", seed=6), 1.0)]
+    with_check, without = Labeler(LabelConfig(tagger="none")), Labeler(LabelConfig(tagger="none", tempo_octave="off"))
+    for spec, tracker_ratio in cases:
+        audio = render_song(spec, 30.0)
+        raw = without(audio, SAMPLE_RATE)
+        assert raw.bpm / spec.bpm == pytest.approx(tracker_ratio, rel=0.04), (spec, raw.bpm)
+        labels = with_check(audio, SAMPLE_RATE)
+        assert abs(labels.bpm - spec.bpm) / spec.bpm < 0.04, (spec, labels.bpm)
+        assert labels.tempo_method == "degara+backbeat" and raw.tempo_method == "degara"
+
+
+def _snare_track(bpm: float, beats_per_snare: int, seconds: float = 24.0, rate: int = 44100) -> np.ndarray:
+    """Noise bursts (a snare-like 1-4 kHz transient) every ``beats_per_snare`` beats over a quiet 220 Hz tone."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    audio = 0.05 * np.sin(2 * np.pi * 220 * t)
+    burst = rng.standard_normal(int(0.1 * rate)) * np.exp(-np.arange(int(0.1 * rate)) / rate * 30)
+    for start in np.arange(0.5, seconds - 0.2, 60.0 / bpm * beats_per_snare):
+        i = int(start * rate)
+        audio[i: i + len(burst)] += 0.5 * burst[: len(audio) - i]
+    return audio.astype(np.float32)
+
+
+def test_backbeat_octave_decisions_on_known_grids():
+    from dataset_builder.label.dsp import backbeat_octave
+
+    snare = _snare_track(90.0, 2)  # a backbeat at 90 bpm: the snare every 2 beats
+    def grid(bpm):
+        return np.arange(0.5, 23.5, 60.0 / bpm)
+    assert backbeat_octave(snare, 90.0, grid(90.0)).factor == 1.0  # right: kept
+    halved = backbeat_octave(snare, 180.0, grid(180.0))  # 8th notes counted as beats
+    assert halved.factor == 0.5 and halved.accent_8 / halved.accent_4 > 1.45, halved
+    doubled = backbeat_octave(snare, 45.0, grid(45.0))  # half notes counted as beats: the snare on every one
+    assert doubled.factor == 2.0 and doubled.offbeat < 0.35, doubled
+    every_beat = backbeat_octave(_snare_track(120.0, 1), 120.0, grid(120.0))  # a snare on every beat, as in Motown
+    assert every_beat.factor == 1.0 and "outside" in every_beat.reason, every_beat  # 240 bpm is not taken
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(24 * 44100) / 44100).astype(np.float32)
+    assert backbeat_octave(tone, 180.0, grid(180.0)).factor == 1.0  # nothing percussive: the tracker's tempo stays
+    assert backbeat_octave(snare, 90.0, grid(90.0)[:5]).reason == "too few beats"
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs fluidsynth (make sysdeps installs it)")
+def test_octave_check_on_sampled_drums():
+    """Drum and bass at 174 bpm on General MIDI drums: the tracker reads 87, the check gives 174; a Motown-style
+    snare on every beat at 120 bpm stays at 120."""
+    from genrecraft.gmsongs import GrooveSpec, SAMPLE_RATE as GM_RATE, render_groove
+
+    labeler = Labeler(LabelConfig(tagger="none"))
+    for spec in (GrooveSpec("E", "minor", 174.0, "dnb", seed=3), GrooveSpec("G", "major", 120.0, "motown", seed=4)):
+        labels = labeler(render_groove(spec, 30.0), GM_RATE)
+        assert abs(labels.bpm - spec.bpm) / spec.bpm < 0.04, (spec, labels.bpm)
+        assert (labels.key, labels.scale) == (spec.key, spec.mode), (spec, labels)
 
 
 def test_labels_json_round_trip():

@@ -22,7 +22,7 @@ import numpy as np
 import soxr
 
 from .describe import describe
-from .dsp import BPM_METHODS, DspLabeler
+from .dsp import BPM_METHODS, TEMPO_OCTAVE, DspLabeler
 
 TAGGERS = ("musicnn", "effnet", "none")
 Scored = tp.List[tp.Tuple[str, float]]
@@ -34,14 +34,22 @@ class LabelConfig:
 
     tagger: str = dataclasses.field(default="musicnn", metadata={"help": f"one of {TAGGERS}"})
     bpm_method: str = dataclasses.field(default="degara", metadata={"help": f"one of {BPM_METHODS}"})
+    tempo_octave: str = dataclasses.field(default="backbeat", metadata={"help": f"one of {TEMPO_OCTAVE}"})
     threshold: float = dataclasses.field(default=0.1, metadata={"help": "minimum tag probability to keep a tag"})
     top: int = dataclasses.field(default=3, metadata={"help": "at most this many genres / moods / instruments"})
+
+    @property
+    def tempo_method(self) -> str:
+        """How the tempo was found, as recorded with each chunk's labels: ``degara+backbeat``, ``degara``, ..."""
+        return self.bpm_method + ("" if self.tempo_octave == "off" else f"+{self.tempo_octave}")
 
     def __post_init__(self):
         if self.tagger not in TAGGERS:
             raise ValueError(f"LabelConfig.tagger={self.tagger!r}: use one of {', '.join(TAGGERS)}")
         if self.bpm_method not in BPM_METHODS:
             raise ValueError(f"LabelConfig.bpm_method={self.bpm_method!r}: use one of {', '.join(BPM_METHODS)}")
+        if self.tempo_octave not in TEMPO_OCTAVE:
+            raise ValueError(f"LabelConfig.tempo_octave={self.tempo_octave!r}: use one of {', '.join(TEMPO_OCTAVE)}")
         if not 0.0 <= self.threshold < 1.0:
             raise ValueError(f"LabelConfig.threshold={self.threshold} must be in [0, 1)")
         if self.top < 1:
@@ -62,6 +70,7 @@ class Labels:
     instruments: Scored = dataclasses.field(default_factory=list)
     keywords: tp.List[str] = dataclasses.field(default_factory=list)
     tagger: str = "none"
+    tempo_method: str = ""  # LabelConfig.tempo_method; "" in labels written before the octave check existed
 
     def to_dict(self) -> tp.Dict[str, tp.Any]:
         out = dataclasses.asdict(self)
@@ -86,7 +95,7 @@ class Labeler:
 
     def __init__(self, config: tp.Optional[LabelConfig] = None):
         self.config = config or LabelConfig()
-        self.dsp = DspLabeler(bpm_method=self.config.bpm_method)
+        self.dsp = DspLabeler(bpm_method=self.config.bpm_method, tempo_octave=self.config.tempo_octave)
         self._musicnn: tp.List[tp.Any] = []
         self._effnet = None
         if self.config.tagger == "musicnn":
@@ -105,7 +114,8 @@ class Labeler:
             raise ValueError(f"Labeler takes mono audio [samples], got shape {audio.shape}")
         dsp = self.dsp(audio, sample_rate)
         labels = Labels(key=dsp.key, scale=dsp.scale, key_strength=dsp.key_strength, bpm=dsp.bpm,
-                        loudness_lufs=dsp.loudness_lufs, tagger=self.config.tagger)
+                        loudness_lufs=dsp.loudness_lufs, tagger=self.config.tagger,
+                        tempo_method=self.config.tempo_method)
         if self.config.tagger == "none":
             return labels
         audio16k = audio if sample_rate == 16000 else soxr.resample(audio, sample_rate, 16000).astype(np.float32)
@@ -135,4 +145,4 @@ class Labeler:
         return labels
 
 
-__all__ = ["LabelConfig", "Labeler", "Labels", "describe", "TAGGERS"]
+__all__ = ["LabelConfig", "Labeler", "Labels", "describe", "TAGGERS", "BPM_METHODS", "TEMPO_OCTAVE"]

@@ -263,6 +263,8 @@ def test_effnet_offline_error_says_where_to_put_files(tmp_path, monkeypatch):
 def test_bad_label_config_is_named():
     with pytest.raises(ValueError, match="tagger='clap'"):
         LabelConfig(tagger="clap")
+    with pytest.raises(ValueError, match="tempo_octave='guess'.*backbeat"):
+        LabelConfig(tempo_octave="guess")
 
 
 @pytest.mark.slow

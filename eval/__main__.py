@@ -24,11 +24,9 @@ def _write_json(path: tp.Optional[str], data: tp.Any) -> None:
 
 
 def _device(arg: tp.Optional[str]) -> str:
-    if arg:
-        return arg
-    import torch
+    from genrecraft.models import default_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return arg or default_device()
 
 
 def _ce_config(args) -> "tp.Any":

@@ -129,26 +129,20 @@ def _check_model_folder(folder: Path, spec: str) -> None:
         write_json(path, {"spec": spec})
 
 
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir: tp.Union[str, Path],
             config: tp.Optional[CompareConfig] = None) -> tp.Dict[str, tp.Any]:
     """Run the comparison (see the module docstring) and write the report; returns ``report.json``'s content.
     The first model is the baseline that the others are compared with."""
     from genrecraft import compat
     from genrecraft.atomic import write_json
-    from genrecraft.models import load_model, parse_model_spec
+    from genrecraft.models import default_device, load_model, parse_model_spec
 
     compat.apply()
     config = config or CompareConfig()
     manifest = Path(manifest)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = config.device or _default_device()
+    device = config.device or default_device()
     labels = list(models)
     baseline = labels[0]
     report: tp.Dict[str, tp.Any] = {
@@ -301,8 +295,12 @@ def _fmt(value: tp.Optional[float], interval: tp.Optional[tp.Sequence[float]] = 
     return text
 
 
-#: (key in the report, column title, getter of (value, interval)), lower is better for all of them.
-def _columns() -> tp.List[tp.Tuple[str, str, tp.Callable[[dict], tp.Tuple[tp.Any, tp.Any]]]]:
+Column = tp.Tuple[str, str, tp.Callable[[dict], tp.Tuple[tp.Any, tp.Any]]]
+
+
+def metric_columns() -> tp.List[Column]:
+    """The report's metrics: (key in the report, column title, getter of (value, interval)); lower is better for
+    all of them."""
     return [
         ("ce", "CE (nats)", lambda r: (r.get("ce", {}).get("metrics", {}).get("ce"),
                                        r.get("ce", {}).get("intervals", {}).get("ce"))),
@@ -317,14 +315,15 @@ def _columns() -> tp.List[tp.Tuple[str, str, tp.Callable[[dict], tp.Tuple[tp.Any
     ]
 
 
-#: The report's metric columns (public name of :func:`_columns`).
-metric_columns = _columns
+def present_columns(results: tp.Mapping[str, tp.Any]) -> tp.List[Column]:
+    """The :func:`metric_columns` that at least one of ``results`` has a value for."""
+    return [c for c in metric_columns() if any(c[2](r)[0] is not None for r in results.values())]
 
 
 def markdown_report(report: tp.Mapping[str, tp.Any]) -> str:
     """The report as markdown: the main table, the paired CE differences, CE per group, FAD outliers."""
     results = report["results"]
-    columns = [c for c in _columns() if any(c[2](r)[0] is not None for r in results.values())]
+    columns = present_columns(results)
     confidence = report["settings"]["ce"].get("confidence", 0.95)
     gen = report["settings"]["generate"]
     lines = [f"# Model comparison on `{report['manifest']}`", "",
@@ -401,7 +400,7 @@ def plot_report(report: tp.Mapping[str, tp.Any], out_dir: Path) -> tp.List[Path]
     import matplotlib.pyplot as plt
 
     results = report["results"]
-    columns = [c for c in _columns() if any(c[2](r)[0] is not None for r in results.values())]
+    columns = present_columns(results)
     written: tp.List[Path] = []
     if not columns:
         return written

@@ -289,6 +289,13 @@ def parse_model_spec(spec: str) -> ModelSpec:
     raise ValueError(f"cannot read model spec {text!r}.\n{SPEC_HELP}")
 
 
+def default_device() -> str:
+    """``cuda`` when a GPU is available, else ``cpu``: the device the command-line tools load models on by default."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_model(spec: tp.Union[str, ModelSpec], device: str = "cpu"):
     """Load a ``MusicGen`` named by a model spec (see :data:`SPEC_HELP`)."""
     parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)

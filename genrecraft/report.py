@@ -169,10 +169,10 @@ def render_markdown(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mappin
 
 
 def _html_table(report: tp.Mapping[str, tp.Any]) -> str:
-    from eval.report import REAL_LABEL, metric_columns
+    from eval.report import present_columns
 
     results = report["results"]
-    columns = [c for c in metric_columns() if any(c[2](r)[0] is not None for r in results.values())]
+    columns = present_columns(results)
     best = {key: clear_best(results, getter) for key, _, getter in columns}
     head = "".join(f"<th>{html.escape(title)} ↓</th>" for _, title, _ in columns)
     rows = []
@@ -305,12 +305,11 @@ def build_report(models: tp.Mapping[str, str], manifest: Path, out: Path, config
 
 def make_listening_pairs(models: tp.Mapping[str, str], dataset: Path, folder: Path, config: ReportConfig):
     """Blind A/B pairs of every pair of models on random test descriptions (:mod:`scripts.listening.pairs`)."""
-    from eval.report import _default_device
     from scripts.listening import pairs
 
-    from .models import load_model
+    from .models import default_device, load_model
 
-    device = config.device or _default_device()
+    device = config.device or default_device()
     prompts = pairs.sample_descriptions(dataset, config.listening_prompts, seed=config.seed)
     settings = pairs.PairsConfig(generation=pairs.GenerationSettings(duration=config.listening_seconds,
                                                                       seed=config.seed),

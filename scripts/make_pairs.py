@@ -37,14 +37,8 @@ def parse_model(text: str) -> tp.Tuple[str, str]:
     return name or parsed.label, spec
 
 
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    from genrecraft.models import SPEC_HELP
+    from genrecraft.models import SPEC_HELP, default_device
 
     parser = argparse.ArgumentParser(prog="python -m scripts.make_pairs", description=__doc__,
                                      epilog=SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,7 +91,7 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
                 temperature=args.temperature, cfg_coef=args.cfg_coef, seed=args.seed, batch_size=args.batch_size),
             loudness_lufs=args.loudness, peak_dbfs=args.peak, against=args.against, style=args.style,
             blind_seed=args.blind_seed)
-        device = args.device or _default_device()
+        device = args.device or default_device()
         result = pairs.make_pairs({name: _loader(spec, device) for name, spec in named}, prompts, args.out, config,
                                   key_path=args.key, specs=dict(named))
     except (ValueError, FileNotFoundError) as exc:

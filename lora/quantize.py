@@ -95,8 +95,9 @@ class QuantizedWeight(nn.Module):
         return weight.to(self.dtype)
 
 
-def _targets(lm: nn.Module) -> tp.Iterator[tp.Tuple[str, nn.Module, str]]:
-    for i, layer in enumerate(lm.transformer.layers):
+def _targets(lm: nn.Module) -> tp.Iterator[tp.Tuple[nn.Module, str]]:
+    """(module, parameter name) of every weight :data:`QUANTIZED_WEIGHTS` names in the transformer's layers."""
+    for layer in lm.transformer.layers:
         for path, attr in QUANTIZED_WEIGHTS:
             module: tp.Optional[nn.Module] = layer
             for part in path.split("."):
@@ -104,7 +105,7 @@ def _targets(lm: nn.Module) -> tp.Iterator[tp.Tuple[str, nn.Module, str]]:
                 if module is None:
                     break
             if module is not None and isinstance(getattr(module, attr, None), torch.Tensor):
-                yield f"transformer.layers.{i}.{path}.{attr}", module, attr
+                yield module, attr
 
 
 def is_quantized(lm: nn.Module) -> bool:
@@ -120,7 +121,7 @@ def quantize_base(lm: nn.Module, mode: str) -> tp.Dict[str, int]:
     if is_quantized(lm):
         raise RuntimeError("the base is already quantized")
     count = params = before = after = 0
-    for _, module, attr in _targets(lm):
+    for module, attr in _targets(lm):
         weight = getattr(module, attr)
         if weight.requires_grad:
             raise RuntimeError("quantize_base expects a frozen base (lora.inject freezes it first)")
@@ -156,8 +157,3 @@ def plain_state_dict(lm: nn.Module) -> tp.Dict[str, torch.Tensor]:
             for attr in module.parametrizations.keys():
                 state[prefix + attr] = getattr(module, attr).detach()
     return state
-
-
-def cached():
-    """Context in which each quantized weight is dequantized once (same tensor on every access)."""
-    return parametrize.cached()

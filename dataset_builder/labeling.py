@@ -54,14 +54,16 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
     folder.mkdir(parents=True, exist_ok=True)
     label_config = LabelConfig(tagger=config.tagger, bpm_method=config.bpm_method, tempo_octave=config.tempo_octave)
 
-    def done(chunk: Chunk) -> bool:  # labelled, and by the tagger and tempo method asked for now
+    def read(chunk: Chunk) -> tp.Optional[tp.Dict[str, tp.Any]]:
         path = folder / f"{chunk.chunk_id}.json"
-        if not path.exists():
-            return False
-        stored = json.loads(path.read_text())
-        return stored.get("tagger") == config.tagger and stored.get("tempo_method") == label_config.tempo_method
+        return json.loads(path.read_text()) if path.exists() else None
 
-    todo = [c for c in chunks if not done(c)]
+    stored = {}  # chunks labelled, and by the tagger and tempo method asked for now
+    for chunk in chunks:
+        data = read(chunk)
+        if data and data.get("tagger") == config.tagger and data.get("tempo_method") == label_config.tempo_method:
+            stored[chunk.chunk_id] = data
+    todo = [c for c in chunks if c.chunk_id not in stored]
     failures: tp.List[Failure] = []
     bar = tqdm(total=len(todo), desc=f"Labelling ({config.tagger})", unit="chunk", disable=not progress)
     if todo:
@@ -91,8 +93,8 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
                         bar.update()
     bar.close()
     labels = {}
-    for chunk in chunks:
-        path = folder / f"{chunk.chunk_id}.json"
-        if path.exists():
-            labels[chunk.chunk_id] = Labels.from_dict(json.loads(path.read_text()))
+    for chunk in chunks:  # what was stored before, else what this run wrote (or the old file if labelling failed)
+        data = stored.get(chunk.chunk_id) or read(chunk)
+        if data is not None:
+            labels[chunk.chunk_id] = Labels.from_dict(data)
     return labels, failures

@@ -96,12 +96,9 @@ def backbeat_octave(audio: np.ndarray, bpm: float, beats: np.ndarray, sample_rat
     first += first % 2
     inside[:first] = False
     s = np.array([energy[a:b].mean() for a, b in zip(start[inside], stop[inside])])
-    accent = {}
-    for steps in (2, 4, 8):
-        cycle = s[: len(s) // steps * steps].reshape(-1, steps).mean(axis=0)
-        accent[steps] = float(cycle.max() / max(cycle.mean(), 1e-20))
-    cycle2 = s[: len(s) // 2 * 2].reshape(-1, 2).mean(axis=0)
-    offbeat = float(cycle2[1] / max(cycle2[0], 1e-20))
+    cycles = {steps: s[: len(s) // steps * steps].reshape(-1, steps).mean(axis=0) for steps in (2, 4, 8)}
+    accent = {steps: float(cycle.max() / max(cycle.mean(), 1e-20)) for steps, cycle in cycles.items()}
+    offbeat = float(cycles[2][1] / max(cycles[2][0], 1e-20))
     evidence = OctaveEvidence(1.0, "backbeat every 2 beats or no clear accent", accent[2], accent[4], accent[8],
                               offbeat)
     if accent[8] / accent[4] >= HALVE_RATIO:

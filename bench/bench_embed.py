@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -79,17 +77,11 @@ def main() -> None:
         print("RESULT " + json.dumps(worker(n_clips, args.seconds)))
         return
     cmd = [sys.executable, __file__, "--worker", "--clips", str(n_clips), "--seconds", str(args.seconds)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "0"] + cmd
-        env["GENRECRAFT_BENCH_PINNED"] = "1"
+    from bench.common import report, run_worker
+
     load_before = os.getloadavg()[0]  # shows whether other processes competed for the core
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    result = run_worker(cmd, "embedding worker", memory=False, pin=True)
     load_after = os.getloadavg()[0]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    if proc.returncode != 0 or not line:
-        raise SystemExit(proc.stderr[-3000:])
-    result = json.loads(line[0][len("RESULT "):])
     rows = []
     for spec, r in result["backends"].items():
         audio = result["clips"] * result["seconds"]
@@ -97,8 +89,6 @@ def main() -> None:
             "backend": spec, "rate": r["sample_rate"], "dim": r["dim"], "frames_per_clip": r["frames_per_clip"],
             "embed_clips_per_s": result["clips"] / r["embed_s"], "embed_rtf": audio / r["embed_s"],
             "file_clips_per_s": result["clips"] / r["file_s"], "file_rtf": audio / r["file_s"]})
-    from bench.common import report
-
     report("embed_quick" if args.quick else "embed", rows, params={
         "clips": result["clips"], "seconds_per_clip": result["seconds"], "pinned_to_one_core": result["pinned"],
         "torch_threads_in_worker": result["torch_threads"],

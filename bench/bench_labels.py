@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -145,15 +143,9 @@ def main() -> None:
         return
     cmd = [sys.executable, __file__, "--worker", "--seconds", str(args.seconds)]
     cmd += (["--quick"] if args.quick else []) + (["--dev"] if args.dev else [])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "0"] + cmd
-        env["GENRECRAFT_BENCH_PINNED"] = "1"
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    if proc.returncode != 0 or not line:
-        raise SystemExit(proc.stderr[-3000:])
-    result = json.loads(line[0][len("RESULT "):])
+    from bench.common import format_table, report, run_worker
+
+    result = run_worker(cmd, "labelling worker", memory=False, pin=True)
     rows, per_style = [], []
     for subset in ("synth", "gm"):
         subset_rows = [r for r in result["rows"] if r["set"] == subset]
@@ -181,8 +173,6 @@ def main() -> None:
                                                     for r in got),
                               "correct_after": sum(tempo_class(r["bpm"], r["degara+backbeat"]["bpm"]) == "correct"
                                                    for r in got)})
-    from bench.common import format_table, report
-
     print(format_table(per_style) + "\n")
     name = "labels" + ("_dev" if args.dev else "") + ("_quick" if args.quick else "")
     report(name, rows, params={"seconds_per_clip": args.seconds, "pinned_to_one_core": result["pinned"],

@@ -86,11 +86,11 @@ def main() -> None:
     if args.worker:
         print("RESULT " + json.dumps(run(args.worker, layers, seconds, steps)))
         return
+    from bench.common import run_worker
+
     results = {}
     for mode in MODES:
         print(f"running {mode} ...", flush=True)
-        from bench.common import run_worker
-
         cmd = [sys.executable, __file__, "--worker", mode] + (["--quick"] if args.quick else [])
         results[mode] = run_worker(cmd, mode)
     ref = results["lora"]

@@ -80,17 +80,27 @@ def report(name: str, rows: tp.Sequence[tp.Mapping[str, tp.Any]],
     return out
 
 
-def run_worker(cmd: tp.Sequence[str], name: str, env: tp.Optional[tp.Mapping[str, str]] = None) -> tp.Dict[str, tp.Any]:
+def run_worker(cmd: tp.Sequence[str], name: str, env: tp.Optional[tp.Mapping[str, str]] = None,
+               memory: bool = True, pin: bool = False) -> tp.Dict[str, tp.Any]:
     """Run a benchmark worker process and return the JSON it printed on its ``RESULT `` line.
 
-    glibc keeps freed heap pages mapped, so RSS would show the allocator's high-water mark, not live tensors;
-    serving big allocations with mmap (``MALLOC_MMAP_THRESHOLD_``) returns them on free, so RSS follows live memory.
+    ``memory`` (for memory benchmarks): glibc keeps freed heap pages mapped, so RSS would show the allocator's
+    high-water mark, not live tensors; serving big allocations with mmap (``MALLOC_MMAP_THRESHOLD_``) returns them
+    on free, so RSS follows live memory. ``pin`` (for per-core speed): the worker runs on core 0 under ``taskset``
+    when it is installed, and then sees ``GENRECRAFT_BENCH_PINNED=1``.
     """
     import os
+    import shutil
     import subprocess
 
-    full_env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", TF_CPP_MIN_LOG_LEVEL="3", **dict(env or {}))
-    proc = subprocess.run(list(cmd), capture_output=True, text=True, env=full_env)
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **dict(env or {}))
+    if memory:
+        full_env["MALLOC_MMAP_THRESHOLD_"] = "131072"
+    cmd = list(cmd)
+    if pin and shutil.which("taskset"):
+        cmd = ["taskset", "-c", "0"] + cmd
+        full_env["GENRECRAFT_BENCH_PINNED"] = "1"
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env)
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not line:
         raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")

@@ -43,7 +43,6 @@ class Groove:
     program_bass: int
     program_lead: int
     swing: float = 0.0
-    backbeat: bool = True  # the snare (or clap) marks beats 2 and 4
 
 
 _8THS = tuple(range(0, 16, 2))
@@ -55,11 +54,10 @@ GROOVES: tp.Dict[str, Groove] = {g.name: g for g in (
     Groove("boombap", (82, 96), {KICK: (0, 3, 7, 10), SNARE: (4, 12), CLOSED_HAT: _8THS}, 4, 33, 11, swing=0.3),
     Groove("dnb", (165, 176), {KICK: (0, 10), SNARE: (4, 12), CLOSED_HAT: _8THS, RIDE: (2, 6, 10, 14)}, 89, 38, 81),
     Groove("punk", (160, 190), {KICK: (0, 8), SNARE: (4, 12), CLOSED_HAT: (0, 4, 8, 12)}, 29, 34, 30),
-    Groove("reggaeton", (88, 100), {KICK: (0, 4, 8, 12), SNARE: (3, 6, 11, 14), CLOSED_HAT: _8THS}, 4, 38, 81,
-           backbeat=False),
-    Groove("motown", (104, 126), {KICK: (0, 6, 8), SNARE: (0, 4, 8, 12), TAMBOURINE: (4, 12)}, 0, 33, 56,
-           backbeat=False),
-    Groove("nodrums", (60, 150), {}, 0, 32, 73, backbeat=False),
+    # No backbeat: the snare off beats 2 and 4 (reggaeton's dembow), on every beat (Motown), or no drums.
+    Groove("reggaeton", (88, 100), {KICK: (0, 4, 8, 12), SNARE: (3, 6, 11, 14), CLOSED_HAT: _8THS}, 4, 38, 81),
+    Groove("motown", (104, 126), {KICK: (0, 6, 8), SNARE: (0, 4, 8, 12), TAMBOURINE: (4, 12)}, 0, 33, 56),
+    Groove("nodrums", (60, 150), {}, 0, 32, 73),
 )}
 
 

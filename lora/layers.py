@@ -47,7 +47,11 @@ class LoraAdapter(nn.Module):
         self.merged = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B) * self.scaling
+        return self.project(self.dropout(x))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """The update of an input that has already been through this adapter's dropout."""
+        return F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
 
     def delta_weight(self) -> torch.Tensor:
         """The update as a dense [out, in] matrix, computed in float32."""
@@ -106,7 +110,15 @@ class _EmbeddingHost:
 
 
 class _PackedProjectionMode(TorchFunctionMode):
-    """Adds q/k/v adapters to the ``F.linear`` calls that use an attention's packed ``in_proj_weight``."""
+    """Adds q/k/v adapters to the ``F.linear`` calls that use an attention's packed ``in_proj_weight``.
+
+    Memory: what autograd keeps for the backward pass of an adapter is its (dropped-out) input, one [B, T, dim]
+    tensor per adapter. The adapters that read the same input share one dropout mask and, for self-attention,
+    one fused ``A`` projection (``[A_q; A_k; A_v]``), so q, k and v keep one copy of their input, not three
+    (as one packed projection does in full fine-tuning). Each adapter still gets its own independent low-rank
+    update; with dropout the three see the same mask (as peft's adapters on one module would not, but as the
+    shared input of a packed projection suggests).
+    """
 
     def __init__(self, weight: torch.Tensor, adapters: tp.Mapping[str, LoraAdapter]):
         super().__init__()
@@ -116,6 +128,17 @@ class _PackedProjectionMode(TorchFunctionMode):
         step = self.dim * weight.shape[1] * weight.element_size()
         self.full = (base, tuple(weight.shape))
         self.slices = {(base + i * step, (self.dim, weight.shape[1])): name for i, name in enumerate(SEGMENTS)}
+        self._dropped: tp.Dict[int, tp.Tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _dropout(self, x: torch.Tensor, adapter: LoraAdapter) -> torch.Tensor:
+        """``adapter.dropout(x)``, drawn once per input tensor during one forward of the attention."""
+        if isinstance(adapter.dropout, nn.Identity) or not adapter.training:
+            return x
+        hit = self._dropped.get(id(x))
+        if hit is None or hit[0] is not x:
+            hit = (x, adapter.dropout(x))
+            self._dropped[id(x)] = hit
+        return hit[1]
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -126,24 +149,25 @@ class _PackedProjectionMode(TorchFunctionMode):
         weight = args[1] if len(args) > 1 else kwargs["weight"]
         key = (weight.data_ptr(), tuple(weight.shape))
         if key == self.full:  # self-attention: one projection to [q | k | v]
-            parts = []
-            for name in SEGMENTS:
-                adapter = self.adapters.get(name)
-                if adapter is None or adapter.merged:
-                    parts.append(None)
-                else:
-                    parts.append(adapter(x).to(out.dtype))
-            if all(p is None for p in parts):
+            active = [(i, self.adapters[name]) for i, name in enumerate(SEGMENTS)
+                      if name in self.adapters and not self.adapters[name].merged]
+            if not active:
                 return out
+            dropped = self._dropout(x, active[0][1])
+            hidden = F.linear(dropped, torch.cat([a.lora_A for _, a in active]))  # [..., n * r]
+            ranks = [a.lora_A.shape[0] for _, a in active]
+            parts: tp.List[tp.Optional[torch.Tensor]] = [None] * len(SEGMENTS)
+            for (i, adapter), h in zip(active, hidden.split(ranks, dim=-1)):
+                parts[i] = (F.linear(h, adapter.lora_B) * adapter.scaling).to(out.dtype)
             zeros = out.new_zeros(*out.shape[:-1], self.dim)
             return out + torch.cat([zeros if p is None else p for p in parts], dim=-1)
-        name = self.slices.get(key)  # cross-attention: q, k and v from slices
+        name = self.slices.get(key)  # cross-attention: q, k and v from slices (k and v read the same input)
         if name is None:
             return out
         adapter = self.adapters.get(name)
         if adapter is None or adapter.merged:
             return out
-        return out + adapter(x).to(out.dtype)
+        return out + adapter.project(self._dropout(x, adapter)).to(out.dtype)
 
 
 class _AttentionHost:

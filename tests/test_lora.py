@@ -325,3 +325,56 @@ def test_ddp_averages_lora_gradients_across_processes(tmp_path):
         torch.testing.assert_close(g0, g1)  # synchronised
         torch.testing.assert_close(g0, (l0 + l1) / 2, atol=1e-6, rtol=1e-4)  # the average of both batches
     assert any(g.abs().sum() > 0 for g in ranks[0])
+
+
+def _saved_input_copies(lm, targets):
+    """How many float tensors of the input's size ([B, S, dim], or flattened) autograd keeps for one train-mode
+    forward of layer 0's self-attention."""
+    attn = lm.transformer.layers[0].self_attn
+    lora.inject(lm, lora.LoraConfig(r=4, alpha=8, dropout=0.2, targets=targets, layers=(0,)))
+    _randomise_adapters(lm)
+    x = torch.randn(B, S, lm.dim)
+    saved = []
+
+    def pack(t):
+        if t.dtype.is_floating_point and t.numel() == B * S * lm.dim:
+            saved.append(t)
+        return t
+
+    lm.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = attn(x, x, x)[0]
+    out.sum().backward()
+    lora.remove(lm)
+    return len(saved), x
+
+
+def test_packed_qkv_adapters_share_one_dropped_input(model):
+    """q, k and v adapters read the same input: autograd keeps one dropped copy of it, not three (at the recipe's
+    2 x 30 s batch each copy is 12 MB per layer; three of them made LoRA need more memory than full fine-tuning)."""
+    lm = model.lm
+    q_only, _ = _saved_input_copies(lm, ("self_attn.q",))
+    qkv, _ = _saved_input_copies(lm, ("self_attn.q", "self_attn.k", "self_attn.v"))
+    assert q_only >= 1
+    assert qkv == q_only
+
+
+def test_fused_qkv_adapters_equal_separate_updates(model):
+    """The fused [A_q; A_k; A_v] projection gives each of q, k and v exactly its own low-rank update."""
+    lm = model.lm
+    seq, ct = _inputs(lm)
+    lora.inject(lm, lora.LoraConfig(r=4, alpha=8, targets=("self_attn.q", "self_attn.k", "self_attn.v")))
+    _randomise_adapters(lm)
+    fused = _forward(lm, seq, ct)
+    attn = lm.transformer.layers[0].self_attn
+    x = torch.randn(B, S, lm.dim)
+    with torch.no_grad():
+        packed = attn(x, x, x)[0]
+        dim = lm.dim
+        weight = attn.in_proj_weight.clone()
+        for i, name in enumerate(("q", "k", "v")):
+            weight[i * dim:(i + 1) * dim] += attn.lora[name].delta_weight()
+        lora.remove(lm)
+        attn.in_proj_weight.copy_(weight)
+        assert torch.allclose(attn(x, x, x)[0], packed, atol=1e-5)
+    assert torch.isfinite(fused).all()

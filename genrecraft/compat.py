@@ -128,6 +128,36 @@ def seed_debug_compression_model() -> None:
     musicgen.get_debug_compression_model = get_debug_compression_model
 
 
+AUDIOCRAFT_REPOS = ("facebook/musicgen-", "facebook/audiogen-")
+
+
+def is_audiocraft_repo(name: str) -> bool:
+    """Whether ``name`` is a released MusicGen/AudioGen repository, whose codec is its ``compression_state_dict.bin``."""
+    return name.startswith(AUDIOCRAFT_REPOS)
+
+
+def codec_of_musicgen_repos() -> None:
+    # Shim for: CompressionModel.get_pretrained (audiocraft models/encodec.py), which solvers reach through
+    # `compression_model_checkpoint: //pretrained/<name>`, knows only transformers' EnCodec repositories
+    # (facebook/encodec_32khz), while a released MusicGen tokenizes with the audiocraft EnCodec in its own
+    # repository's compression_state_dict.bin (what MusicGen.get_pretrained loads). A fine-tuning run on
+    # facebook/encodec_32khz would then be compared with its base on tokens of another implementation. With this,
+    # `//pretrained/facebook/musicgen-small` names the base model's own codec.
+    from audiocraft.models import encodec, loaders
+
+    original = encodec.CompressionModel.get_pretrained
+    if getattr(original, "_genrecraft_repos", False):
+        return
+
+    def get_pretrained(name: str, device="cpu"):
+        if is_audiocraft_repo(str(name)):
+            return loaders.load_compression_model(name, device=device).to(device).eval()
+        return original(name, device=device)
+
+    get_pretrained._genrecraft_repos = True  # type: ignore[attr-defined]
+    encodec.CompressionModel.get_pretrained = staticmethod(get_pretrained)
+
+
 def quiet_hydra_version_base() -> None:
     # Shim for: audiocraft's entry point declares version_base='1.1' (its configs rely on 1.1 semantics), and
     # Hydra 1.3 then warns Hydra14MigrationWarning on every compose, i.e. many times per Dora command.
@@ -149,6 +179,7 @@ def apply() -> None:
     quiet_hydra_version_base()
     allow_checkpoint_globals()
     seed_debug_compression_model()
+    codec_of_musicgen_repos()
     _applied = True
 
 

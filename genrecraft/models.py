@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing as tp
+from pathlib import Path
 
 from . import compat
 
@@ -78,7 +79,7 @@ def load_pretrained(name: str, device: tp.Optional[str] = None):
     from audiocraft.models.musicgen import MusicGen
 
     try:
-        return MusicGen.get_pretrained(name, device=device)
+        model = MusicGen.get_pretrained(name, device=device)
     except (OSError, ValueError, RuntimeError) as exc:
         if isinstance(exc, ModelUnavailableError):
             raise
@@ -87,6 +88,10 @@ def load_pretrained(name: str, device: tp.Optional[str] = None):
             "internet access to huggingface.co once (weights are then cached in ~/.cache/huggingface), or set "
             "HF_HUB_OFFLINE=1 with the files already in that cache. If it is a folder, it must hold "
             "state_dict.bin and compression_state_dict.bin (see `python -m genrecraft.export`).") from exc
+    # The codec is this repository's (or folder's) compression_state_dict.bin, whatever the stored training config
+    # says (a released MusicGen's names a checkpoint of Meta's cluster): exports of this model then carry it.
+    model.lm.cfg.compression_model_checkpoint = "//pretrained/" + name
+    return model
 
 
 def _debug_codec_config(sample_rate: int = 32000):
@@ -115,6 +120,8 @@ def write_compression_package(checkpoint: str, out_file, sample_rate: int = 3200
 
     - ``//pretrained/debug_compression_model``: the full weights with a config that rebuilds them, so that plain
       audiocraft (without genrecraft's seeded shim) loads exactly the codec the LM was trained with;
+    - ``//pretrained/facebook/musicgen-*`` (the base model's own codec, as the recipes use) or
+      ``//pretrained/<exported folder>``: a copy of that repository's or folder's ``compression_state_dict.bin``;
     - ``//pretrained/<name>`` (e.g. ``facebook/encodec_32khz``): a reference, as audiocraft's own export does;
     - a path to a trained compression checkpoint: exported with audiocraft's ``export_encodec``.
     """
@@ -133,6 +140,14 @@ def write_compression_package(checkpoint: str, out_file, sample_rate: int = 3200
             codec = builders.get_debug_compression_model(sample_rate=sample_rate)
             torch.save({"best_state": codec.state_dict(), "xp.cfg": OmegaConf.to_yaml(_debug_codec_config(sample_rate)),
                         "version": audiocraft.__version__, "exported": True}, tmp)
+        elif checkpoint.startswith(prefix) and (compat.is_audiocraft_repo(checkpoint[len(prefix):])
+                                                or Path(checkpoint[len(prefix):]).is_dir()):
+            # A released MusicGen's own codec, or an exported folder's: copy its package, so plain audiocraft
+            # loads the export as it is.
+            from audiocraft.models import loaders
+
+            package = loaders.load_compression_model_ckpt(checkpoint[len(prefix):])
+            torch.save({**package, "exported": True}, tmp)
         elif checkpoint.startswith(prefix):
             ac_export.export_pretrained_compression_model(checkpoint[len(prefix):], tmp)
         else:
@@ -162,7 +177,6 @@ def exportable_config_yaml(cfg) -> str:
 
 
 def _xp_folder(sig_or_folder: str):
-    from pathlib import Path
 
     from . import paths
 
@@ -176,6 +190,18 @@ def _xp_folder(sig_or_folder: str):
     return folder
 
 
+def load_checkpoint_weights(path):
+    """A Dora ``checkpoint.th``, memory-mapped: only the tensors that are used (the weights) are read from disk.
+
+    A full fine-tuning run's checkpoint also holds the optimizer state (twice the weights with Adam) and the best
+    state; reading it whole to get the weights costs three to four times the model's size in memory.
+    """
+    import torch
+
+    compat.apply()
+    return torch.load(path, map_location="cpu", mmap=True)
+
+
 def load_experiment(sig_or_folder: str, device: str = "cpu"):
     """The best model of a Dora experiment (``//sig/<SIG>``, a signature or an xp folder) as a ``MusicGen``.
 
@@ -183,13 +209,12 @@ def load_experiment(sig_or_folder: str, device: str = "cpu"):
     (unmerged, so :func:`lora.save_adapter` still works; ``lora.merge`` it for speed).
     """
     compat.apply()
-    import torch
     from audiocraft.models.musicgen import MusicGen
     from audiocraft.solvers.compression import CompressionSolver
     from omegaconf import OmegaConf
 
     folder = _xp_folder(sig_or_folder)
-    state = torch.load(folder / "checkpoint.th", map_location="cpu")
+    state = load_checkpoint_weights(folder / "checkpoint.th")
     cfg = OmegaConf.create(state["xp.cfg"])
     cfg.device = device
     lm = build_lm(cfg)
@@ -243,7 +268,6 @@ class ModelSpec:
     def label(self) -> str:
         """A short name for tables and file names: the last part of the id, signature or folder."""
         import re
-        from pathlib import Path
 
         if self.kind == "tiny":
             return f"tiny{self.seed}"
@@ -256,7 +280,6 @@ class ModelSpec:
 def parse_model_spec(spec: str) -> ModelSpec:
     """Parse a model spec (see :data:`SPEC_HELP`) without loading anything; raises ``ValueError`` if it names
     nothing genrecraft can load. Folders are told apart by their files (``checkpoint.th`` or ``state_dict.bin``)."""
-    from pathlib import Path
 
     text = spec
     spec = spec.strip()
@@ -287,6 +310,60 @@ def parse_model_spec(spec: str) -> ModelSpec:
     if "/" in spec and not path.exists():
         return ModelSpec(kind="pretrained", name=spec, text=text)
     raise ValueError(f"cannot read model spec {text!r}.\n{SPEC_HELP}")
+
+
+def model_config(spec: tp.Union[str, ModelSpec]):
+    """The LM config (OmegaConf) of the model named by ``spec``, read without building or loading the model.
+
+    Files are memory-mapped, so only the config is read from a multi-GB checkpoint.
+    """
+    import torch
+    from omegaconf import OmegaConf
+
+    parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
+    if parsed.kind == "adapter":
+        return model_config(parsed.base)  # type: ignore[arg-type]
+    if parsed.kind == "tiny":
+        return compose([f"solver={TINY_SOLVER}"])
+    if parsed.kind == "experiment":
+        return OmegaConf.create(load_checkpoint_weights(_xp_folder(parsed.name) / "checkpoint.th")["xp.cfg"])
+    if parsed.kind == "export":
+        path = f"{parsed.name}/state_dict.bin"
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = hf_hub_download(repo_id=parsed.name, filename="state_dict.bin", library_name="audiocraft")
+        except Exception as exc:  # huggingface_hub raises many kinds: offline, not found, gated, network
+            raise ModelUnavailableError(f"could not get state_dict.bin of {parsed.name!r}: {exc}") from exc
+    compat.apply()
+    return OmegaConf.create(torch.load(path, map_location="cpu", mmap=True)["xp.cfg"])
+
+
+def training_segment(cfg) -> float:
+    """Seconds of audio per training example of the LM ``cfg`` (before an export raised it for generation)."""
+    dataset = cfg.dataset
+    return float(dataset.get("train_segment_duration", None) or dataset.segment_duration)
+
+
+def codec_fingerprint(model) -> str:
+    """A short hash of the tokens ``model``'s compression model gives for a fixed 1 s probe signal (noise plus a
+    chord), with its sample rate, frame rate and codebook shape: two models with the same fingerprint tokenize
+    audio identically, so their cross-entropies are on the same targets."""
+    import hashlib
+
+    import torch
+
+    codec = model.compression_model
+    generator = torch.Generator().manual_seed(0)
+    t = torch.arange(codec.sample_rate) / codec.sample_rate
+    chord = sum(torch.sin(2 * torch.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
+    probe = (0.5 * chord + 0.1 * torch.randn(codec.sample_rate, generator=generator))[None, None]
+    device = next(iter(codec.parameters()), torch.empty(0)).device
+    with torch.no_grad():
+        codes = codec.encode(probe.to(device))[0].cpu()
+    head = f"{codec.sample_rate}/{codec.frame_rate}/{codec.num_codebooks}x{codec.cardinality}:"
+    return head + hashlib.sha1(codes.numpy().astype("int64").tobytes()).hexdigest()[:12]
 
 
 def default_device() -> str:

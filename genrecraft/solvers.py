@@ -60,7 +60,23 @@ class EarlyStoppingMixin:
         return False
 
 
-class MusicGenFTSolver(EarlyStoppingMixin, MusicGenSolver):
+class PeakMemoryMixin:
+    """Adds ``peak_gpu_gib`` (the stage's peak allocated GPU memory) to the train and valid summaries on CUDA, so
+    ``history.json`` says what a run needed (the benchmarks read it)."""
+
+    device: tp.Any
+
+    def common_train_valid(self, dataset_split: str, **kwargs: tp.Any):
+        cuda = torch.cuda.is_available() and str(self.device).startswith("cuda")
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        metrics = super().common_train_valid(dataset_split, **kwargs)  # type: ignore[misc]
+        if cuda:
+            metrics["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        return metrics
+
+
+class MusicGenFTSolver(PeakMemoryMixin, EarlyStoppingMixin, MusicGenSolver):
     """Full fine-tuning of MusicGen (audiocraft's solver) with early stopping."""
 
 
@@ -95,7 +111,9 @@ def load_base_lm_state(base: str) -> tp.Dict[str, torch.Tensor]:
         raise ValueError(
             f"lora.base={base!r} was not found. Use //pretrained/facebook/musicgen-small (or -medium), //sig/<SIG> of "
             "a finished Dora run, a checkpoint.th path, or a folder exported by `python -m genrecraft.export`.")
-    state = checkpoint.load_checkpoint(resolved)
+    from .models import load_checkpoint_weights
+
+    state = load_checkpoint_weights(resolved)
     best = state.get("fsdp_best_state") or state.get("best_state") or {}
     if "model" not in best or all(".lora." in k or "lora_" in k for k in best["model"]):
         raise ValueError(f"lora.base={base!r}: checkpoint {resolved} holds no full model best state (a LoRA "
@@ -104,7 +122,7 @@ def load_base_lm_state(base: str) -> tp.Dict[str, torch.Tensor]:
     return best["model"]
 
 
-class MusicGenLoRASolver(EarlyStoppingMixin, MusicGenSolver):
+class MusicGenLoRASolver(PeakMemoryMixin, EarlyStoppingMixin, MusicGenSolver):
     """Train LoRA adapters on a frozen MusicGen LM (see the module docstring). Config block ``lora``:
 
     ``base`` (model to adapt), ``r``, ``alpha``, ``dropout``, ``targets``, ``layers``, ``rslora``, ``quantize``

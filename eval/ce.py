@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrecraft.models import training_segment
+
 from . import stats
 
 logger = logging.getLogger(__name__)
@@ -220,11 +222,6 @@ def paired_difference(a: CEResult, b: CEResult, n_boot: int = stats.DEFAULT_BOOT
 # --- evaluation ----------------------------------------------------------------------------------------------
 
 
-def _train_segment(cfg) -> float:
-    dataset = cfg.dataset
-    return float(dataset.get("train_segment_duration", None) or dataset.segment_duration)
-
-
 def _autocast(cfg, device: str, enabled: tp.Optional[bool]):
     import torch
     from audiocraft.utils.autocast import TorchAutocast
@@ -291,7 +288,7 @@ def _windows(model, manifest: Path, config: CEConfig) -> tp.Tuple[tp.List[dict],
     lm, codec = model.lm, model.compression_model
     cfg = lm.cfg
     device = str(next(lm.parameters()).device)
-    segment = config.segment_duration or _train_segment(cfg)
+    segment = config.segment_duration or training_segment(cfg)
     ratio = config.min_segment_ratio if config.min_segment_ratio is not None else float(
         cfg.dataset.get("min_segment_ratio", 0.8))
     batch_size = config.batch_size or 4
@@ -369,7 +366,7 @@ def _solver(model, manifest: Path, config: CEConfig) -> tp.Tuple[tp.List[dict], 
         cfg.execute_only = "valid"
         cfg.datasource.valid = str(manifest)
         cfg.dataset.num_workers = 0
-        cfg.dataset.segment_duration = config.segment_duration or _train_segment(cfg)
+        cfg.dataset.segment_duration = config.segment_duration or training_segment(cfg)
         if config.batch_size:
             cfg.dataset.batch_size = config.batch_size
         if config.num_samples:

@@ -135,10 +135,12 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
     The first model is the baseline that the others are compared with."""
     from genrecraft import compat
     from genrecraft.atomic import write_json
-    from genrecraft.models import default_device, load_model, parse_model_spec
+    from genrecraft.models import codec_fingerprint, default_device, load_model, parse_model_spec
 
     compat.apply()
     config = config or CompareConfig()
+    explicit_segment = config.ce.segment_duration is not None
+    config = equal_ce_windows(models, config)
     manifest = Path(manifest)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,13 +149,15 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
     baseline = labels[0]
     report: tp.Dict[str, tp.Any] = {
         "manifest": str(manifest), "models": dict(models), "baseline": baseline, "device": device,
-        "settings": {"ce": _settings(config.ce), "generate": _settings(config.generate), "backend": config.backend,
+        "settings": {"ce": _settings(config.ce), "ce_segment_explicit": explicit_segment,
+                     "generate": _settings(config.generate), "backend": config.backend,
                      "fad_bootstrap": config.fad_bootstrap, "stages": list(config.stages)},
         "results": {label: {} for label in labels}}
     if "generate" in config.stages:
         _check_generation_settings(out_dir, manifest, config.generate)
 
     ce_results: tp.Dict[str, CEResult] = {}
+    codecs: tp.Dict[str, str] = {}
     clips: tp.Dict[str, tp.Dict[str, tp.List[Path]]] = {}
     for label in labels:
         spec = models[label]
@@ -169,11 +173,15 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
             path = out_dir / "ce" / f"{label}.json"
             key = _key(spec, str(manifest.resolve()), _settings(config.ce))
             cached = json.loads(path.read_text()) if path.exists() else {}
-            if cached.get("key") == key:
+            if cached.get("key") == key and cached.get("codec"):
                 ce_results[label] = CEResult.from_dict(cached["result"])
+                codecs[label] = cached["codec"]
             else:
+                codecs[label] = codec_fingerprint(get_model())
+                check_same_codec(codecs, models)
                 ce_results[label] = evaluate_ce(get_model(), manifest, config.ce, model_name=spec)
-                write_json(path, {"key": key, "result": ce_results[label].to_dict()})
+                write_json(path, {"key": key, "codec": codecs[label], "result": ce_results[label].to_dict()})
+            check_same_codec(codecs, models)
         if "generate" in config.stages:
             _check_model_folder(out_dir / "generated" / label, spec)
             clips[label] = generate_for_eval(get_model, label, manifest, out_dir / "generated", config.generate)
@@ -204,6 +212,34 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
 
     write_text(out_dir / "report.md", markdown_report(report))
     return report
+
+
+def equal_ce_windows(models: tp.Mapping[str, str], config: CompareConfig) -> CompareConfig:
+    """``config`` with a CE window length every model shares: the one set, else the shortest training segment
+    of the models (a model trained on 5 s windows is not scored on 30 s while its base is)."""
+    if "ce" not in config.stages or config.ce.segment_duration is not None:
+        return config
+    from genrecraft.models import model_config, training_segment
+
+    segments = {label: training_segment(model_config(spec)) for label, spec in models.items()}
+    shortest = min(segments.values())
+    if len(set(segments.values())) > 1:
+        logger.info("Training segments differ (%s): every model's CE is computed in %g s windows",
+                    ", ".join(f"{k} {v:g} s" for k, v in segments.items()), shortest)
+    return dataclasses.replace(config, ce=dataclasses.replace(config.ce, segment_duration=shortest))
+
+
+def check_same_codec(codecs: tp.Mapping[str, str], models: tp.Mapping[str, str]) -> None:
+    """Refuse a comparison whose models tokenize audio differently (their CEs would be on different targets)."""
+    if len(set(codecs.values())) <= 1:
+        return
+    first = next(iter(codecs))
+    other = next(label for label, value in codecs.items() if value != codecs[first])
+    raise ValueError(
+        f"models {first!r} ({models[first]}) and {other!r} ({models[other]}) tokenize audio with different "
+        f"codecs ({codecs[first]} vs {codecs[other]}), so their cross-entropies are on different targets and "
+        "cannot be compared. Train and export every model with its base model's own codec (the genrecraft recipes "
+        "use compression_model_checkpoint=//pretrained/facebook/musicgen-*), or compare them in separate runs.")
 
 
 def _free_memory() -> None:
@@ -370,7 +406,8 @@ def markdown_report(report: tp.Mapping[str, tp.Any]) -> str:
     ce_settings = report["settings"]["ce"]
     sampling = ("every test clip in windows" if ce_settings.get("sampling", "windows") == "windows" else
                 "audiocraft's valid sampling (random segments seeded by index)")
-    origin = "set explicitly" if ce_settings.get("segment_duration") else "the models' training segment"
+    origin = ("set explicitly" if report["settings"].get("ce_segment_explicit", True) else
+              "the shortest training segment of the models")
     lines += ["## Settings", "",
               f"- Cross-entropy: {sampling} of {', '.join(f'{s:g}' for s in segments) or '?'} s "
               f"({origin}), audiocraft's masking and conditioning; bootstrap over "

@@ -50,6 +50,7 @@ class ReportConfig:
     note: tp.Optional[str] = None
     device: tp.Optional[str] = None
     seed: int = 0
+    segment_duration: tp.Optional[float] = None  # CE window in seconds; None: the models' shortest training segment
 
 
 def _relative(path: tp.Union[str, Path], root: Path) -> str:
@@ -268,7 +269,7 @@ def evaluate(models: tp.Mapping[str, str], manifest: Path, out: Path, config: Re
     out.mkdir(parents=True, exist_ok=True)
     labels = list(models)
     compare_config = CompareConfig(
-        ce=CEConfig(progress=progress, seed=config.seed),
+        ce=CEConfig(progress=progress, seed=config.seed, segment_duration=config.segment_duration),
         generate=GenerateConfig(n=config.clips_per_model, duration=config.clip_seconds,
                                 prompt_duration=config.prompt_seconds, seed=config.seed, progress=progress),
         device=config.device, curves=False, progress=progress)
@@ -354,6 +355,9 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
                         help="prompts of the listening test (default %(default)s; 0: none)")
     parser.add_argument("--style", default=None, help="the target style, named in the listening test")
     parser.add_argument("--title", default=defaults.title, help="title of the report")
+    parser.add_argument("--segment-duration", type=float, default=None,
+                        help="cross-entropy window in seconds, the same for every model (default: the shortest "
+                             "training segment among the models)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     args = parser.parse_args(argv)
     try:
@@ -362,7 +366,7 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
         models = parse_models(args.models)
         config = ReportConfig(clips_per_model=args.clips, clip_seconds=args.seconds,
                               listening_prompts=args.listening_prompts, style=args.style, title=args.title,
-                              device=args.device)
+                              device=args.device, segment_duration=args.segment_duration)
         result = build_report(models, args.manifest, args.out, config, dataset=args.dataset)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -161,10 +161,12 @@ def generate_for_eval(model, label: str, manifest: tp.Union[str, Path], out_dir:
             if all(t.exists() for t in targets + refs):
                 continue
             real = [load_audio(p.source, sr, duration=config.prompt_duration + config.duration) for p in batch]
-            short = [p.source for p, r in zip(batch, real) if len(r) < prompt_len + sr]
+            # a real continuation of at least 1 s (or of the whole generated length, when that is shorter)
+            needed = prompt_len + min(sr, cont_len)
+            short = [p.source for p, r in zip(batch, real) if len(r) < needed]
             if short:
-                raise ValueError(f"clip {short[0]} is shorter than prompt_duration + 1 s "
-                                 f"({config.prompt_duration + 1:.1f} s): lower prompt_duration")
+                raise ValueError(f"clip {short[0]} is shorter than the prompt plus {min(sr, cont_len) / sr:g} s of "
+                                 f"continuation ({needed / sr:.1f} s): lower prompt_duration")
             for ref, r in zip(refs, real):
                 if not ref.exists():
                     write_wav(ref, r[prompt_len:prompt_len + cont_len], sr)

@@ -13,42 +13,12 @@ summary, peak memory is the process's peak RSS (VmHWM; glibc returning freed ten
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def run(argv, env) -> dict:
-    """Run one Dora experiment in a child process; returns its train summary and the child's peak RSS."""
-    from genrecraft import experiments
-
-    xp = experiments.get_xp(argv)
-    log_file = Path(tempfile.mkstemp(suffix=".log")[1])
-    with open(log_file, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "dora", "-P", "genrecraft", "run", *argv], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        peak_kib = 0
-        while proc.poll() is None:  # the kernel's high-water mark of this process (VmHWM), read until it exits
-            try:
-                status = Path(f"/proc/{proc.pid}/status").read_text()
-                peak_kib = max(peak_kib, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)))
-            except (OSError, AttributeError):
-                pass
-            time.sleep(0.1)
-    if proc.returncode != 0:
-        raise SystemExit(log_file.read_text()[-4000:])
-    history = json.loads((Path(xp.folder) / "history.json").read_text())
-    log = (Path(xp.folder) / "solver.log.0").read_text()
-    params = re.search(r"Model size: ([0-9.]+) M params", log)
-    return {"train": history[-1]["train"], "peak_gib": peak_kib / 2**20,
-            "model_m_params": float(params.group(1)) if params else float("nan")}
 
 
 def main() -> None:
@@ -56,6 +26,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     layers, segment, updates = (4, 5.0, 2) if args.quick else (24, 20.0, 4)
+    from bench.common import run_dora
     from genrecraft.synth import SongSpec, write_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,12 +47,12 @@ def main() -> None:
         results = {}
         print("full fine-tuning ...", flush=True)
         base = ["solver=musicgen/genrecraft_tiny_full", *shape]
-        results["full"] = run(base, env)
+        results["full"] = run_dora(base, env)
         print("LoRA ...", flush=True)
         lora = ["solver=musicgen/genrecraft_tiny_lora", *shape, "lora.r=8", "lora.alpha=16",
                 "lora.targets=[self_attn.q,self_attn.k,self_attn.v,self_attn.out,cross_attention.q,"
                 "cross_attention.k,cross_attention.v,cross_attention.out]"]
-        results["lora"] = run(lora, env)
+        results["lora"] = run_dora(lora, env)
     rows = []
     for name, r in results.items():
         rows.append({"solver": "musicgen_ft (full)" if name == "full" else "musicgen_lora (r 8, attention)",
@@ -95,7 +66,8 @@ def main() -> None:
     from bench.common import report
 
     report("training_quick" if args.quick else "training", rows,
-           params={"device": "cpu", "codec": "debug (25 Hz, 4 x 400)", "raw": results})
+           params={"device": "cpu", "codec": "debug (25 Hz, 4 x 400)", "raw": {name: {k: v for k, v in r.items() if k not in ("log", "history")}
+                                                                     for name, r in results.items()}})
 
 
 if __name__ == "__main__":

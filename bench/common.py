@@ -105,3 +105,50 @@ def run_worker(cmd: tp.Sequence[str], name: str, env: tp.Optional[tp.Mapping[str
     if proc.returncode != 0 or not line:
         raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(line[0][len("RESULT "):])
+
+
+def run_peak(cmd: tp.Sequence[str], env: tp.Optional[tp.Mapping[str, str]] = None,
+             log_file: tp.Optional[Path] = None) -> tp.Dict[str, tp.Any]:
+    """Run ``cmd`` to completion; returns ``ok``, ``seconds`` (wall) and ``peak_gib``, the process's peak resident
+    memory (the kernel's VmHWM, read until it exits; run it with glibc returning freed tensors, see
+    :func:`run_worker`, for a figure of live memory), and the output's tail in ``log``."""
+    import re
+    import subprocess
+    import tempfile
+    import time
+
+    log_file = log_file or Path(tempfile.mkstemp(suffix=".log")[1])
+    start = time.time()
+    with open(log_file, "w") as log:
+        proc = subprocess.Popen(list(map(str, cmd)), env=dict(env) if env else None, stdout=log,
+                                stderr=subprocess.STDOUT)
+        peak_kib = 0
+        while proc.poll() is None:
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                peak_kib = max(peak_kib, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)))
+            except (OSError, AttributeError):
+                pass
+            time.sleep(0.1)
+    return {"ok": proc.returncode == 0, "seconds": time.time() - start, "peak_gib": peak_kib / 2**20,
+            "log": log_file.read_text()[-4000:]}
+
+
+def run_dora(argv: tp.Sequence[str], env: tp.Mapping[str, str]) -> tp.Dict[str, tp.Any]:
+    """``dora -P genrecraft run <argv>`` in a child process: :func:`run_peak`'s figures plus the run's last train
+    summary (``train``), its history and its ``Model size`` in M parameters. Raises SystemExit if it fails."""
+    import re
+    import sys
+
+    from genrecraft import experiments
+
+    xp = experiments.get_xp(list(argv))
+    result = run_peak([sys.executable, "-m", "dora", "-P", "genrecraft", "run", *argv], env=env)
+    if not result["ok"]:
+        raise SystemExit(result["log"])
+    history = json.loads((Path(xp.folder) / "history.json").read_text())
+    log = (Path(xp.folder) / "solver.log.0").read_text()
+    params = re.search(r"Model size: ([0-9.]+) M params", log)
+    result.update(sig=xp.sig, history=history, train=history[-1]["train"],
+                  model_m_params=float(params.group(1)) if params else float("nan"))
+    return result

@@ -20,3 +20,12 @@ def work_dir() -> Path:
     path = paths.work_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def standin_hub() -> Path:
+    """A stand-in Hugging Face cache with MusicGen-small, its EnCodec and T5 (random weights, real formats), built
+    once per test run (or reused from the cache dir). Use it in subprocesses with ``standin_hub.env(path)``."""
+    from genrecraft import paths, standin_hub
+
+    return standin_hub.build(paths.cache_dir() / "standin-hub")

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import concurrent.futures.process
+import contextlib
 import json
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import typing as tp
 from pathlib import Path
 
@@ -75,6 +77,20 @@ def _label_file(path: str, target: str) -> tp.Optional[str]:
     except OSError as exc:
         raise writing(target, exc) from exc
     return None
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> tp.Iterator[None]:
+    """Workers started inside this block ignore Ctrl-C from their first instruction (Python keeps an inherited
+    ignored SIGINT ignored), so a Ctrl-C while one starts prints no traceback from it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop(pool: cf.ProcessPoolExecutor) -> None:
@@ -143,7 +159,9 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
                 while queue or pending:
                     while queue and len(pending) < 2 * config.workers:
                         chunk = queue.pop(0)
-                        pending[pool.submit(_label_file, chunk.path, str(folder / f"{chunk.chunk_id}.json"))] = chunk
+                        with _sigint_ignored():  # submit starts the workers
+                            future = pool.submit(_label_file, chunk.path, str(folder / f"{chunk.chunk_id}.json"))
+                        pending[future] = chunk
                     finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                     for future in finished:
                         chunk = pending.pop(future)

@@ -98,8 +98,9 @@ def _load_state(out: Path, config: BuildConfig) -> tp.Tuple[tp.Dict[str, Item], 
     """Songs, chunks and fingerprints already on disk under ``out``, cut with ``config``'s chunking options."""
     items = {}
     for path in sorted((out / "items").glob("*.json")):
-        item = load_item(path, out)
-        items[item.item_id] = item
+        if _is_item_record(path, out):
+            item = load_item(path, out)
+            items[item.item_id] = item
     chunks, records = [], {}
     wanted = chunking(config)
     for done in sorted((out / "chunks").glob("*/_done.json")):
@@ -142,6 +143,14 @@ def finalize(out: Path, config: BuildConfig, failures: tp.Sequence[Failure] = ()
     card = write_card(out, name, chunks, items, labels, song_split, failures, groups, manifest, config)
     _save_config(out, config)
     return BuildResult(out, name, manifest["dset"], manifest["counts"], len(used), list(failures), card)
+
+
+def _is_item_record(path: Path, out: Path) -> bool:
+    """Whether ``path`` is a song record the builder wrote (a folder used with --force may hold other files)."""
+    try:
+        return load_item(path, out).item_id == path.stem
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
 
 
 def _start(out: Path, config: BuildConfig) -> tp.Optional[tp.Dict[str, tp.Any]]:
@@ -190,7 +199,7 @@ def build(playlist: tp.Union[str, Path], out: tp.Union[str, Path], config: tp.Op
         if not any(f.kind == "environment" and f.stage == "download" for f in failures):
             keep = {i.item_id for i in items}
             for stale in (out / "items").glob("*.json"):
-                if stale.stem not in keep:
+                if stale.stem not in keep and _is_item_record(stale, out):
                     stale.unlink()
         return finalize(out, config, failures, progress=progress)
 

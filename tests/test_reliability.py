@@ -275,13 +275,15 @@ def test_foreign_folder_needs_force_and_keeps_its_files(case, reference):
     (out / "my notes.txt").write_text("mine")
     (out / "items").mkdir()
     (out / "items" / "keep.txt").write_text("mine too")
+    (out / "items" / "mine.json").write_text('{"not": "a song record"}')
     proc = _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3")
     assert proc.returncode == 2 and "--force" in proc.stderr and "not empty" in proc.stderr
     _no_traceback(proc)
-    assert sorted(p.name for p in out.rglob("*")) == ["items", "keep.txt", "my notes.txt"]
+    assert sorted(p.name for p in out.rglob("*")) == ["items", "keep.txt", "mine.json", "my notes.txt"]
     proc = _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3", "--name", "rel_test", "--force")
     assert proc.returncode == 0, proc.stderr
     assert (out / "my notes.txt").read_text() == "mine" and (out / "items" / "keep.txt").read_text() == "mine too"
+    assert (out / "items" / "mine.json").is_file()
     assert (out / ".genrecraft-dataset").is_file() and _manifest(out) == reference
     assert _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3").returncode == 0  # now ours
 

@@ -98,8 +98,8 @@ def _load_state(out: Path, config: BuildConfig) -> tp.Tuple[tp.Dict[str, Item], 
     """Songs, chunks and fingerprints already on disk under ``out``, cut with ``config``'s chunking options."""
     items = {}
     for path in sorted((out / "items").glob("*.json")):
-        if _is_item_record(path, out):
-            item = load_item(path, out)
+        item = _item_record(path, out)
+        if item is not None:
             items[item.item_id] = item
     chunks, records = [], {}
     wanted = chunking(config)
@@ -145,12 +145,14 @@ def finalize(out: Path, config: BuildConfig, failures: tp.Sequence[Failure] = ()
     return BuildResult(out, name, manifest["dset"], manifest["counts"], len(used), list(failures), card)
 
 
-def _is_item_record(path: Path, out: Path) -> bool:
-    """Whether ``path`` is a song record the builder wrote (a folder used with --force may hold other files)."""
+def _item_record(path: Path, out: Path) -> tp.Optional[Item]:
+    """The song of ``path`` if it is a song record the builder wrote, else None (a folder used with --force may
+    hold other files)."""
     try:
-        return load_item(path, out).item_id == path.stem
+        item = load_item(path, out)
     except (OSError, ValueError, TypeError, KeyError):
-        return False
+        return None
+    return item if item.item_id == path.stem else None
 
 
 def _start(out: Path, config: BuildConfig) -> tp.Optional[tp.Dict[str, tp.Any]]:
@@ -199,7 +201,7 @@ def build(playlist: tp.Union[str, Path], out: tp.Union[str, Path], config: tp.Op
         if not any(f.kind == "environment" and f.stage == "download" for f in failures):
             keep = {i.item_id for i in items}
             for stale in (out / "items").glob("*.json"):
-                if stale.stem not in keep and _is_item_record(stale, out):
+                if stale.stem not in keep and _item_record(stale, out) is not None:
                     stale.unlink()
         return finalize(out, config, failures, progress=progress)
 

@@ -360,6 +360,19 @@ def _children(pid: int) -> set:
     return found
 
 
+def _workers(pid: int) -> set:
+    """The labelling workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
+    found = set()
+    for child in _children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.add(child)
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
@@ -373,7 +386,7 @@ def _start_labelling(playlist: Path, out: Path, *extra: str) -> subprocess.Popen
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and len(_children(proc.pid)) < 2 and proc.poll() is None:
+    while time.time() < deadline and len(_workers(proc.pid)) < 2 and proc.poll() is None:
         time.sleep(0.02)
     return proc
 
@@ -381,8 +394,8 @@ def _start_labelling(playlist: Path, out: Path, *extra: str) -> subprocess.Popen
 def test_kill9_of_the_builder_leaves_no_worker(case, reference):
     playlist, out = case
     proc = _start_labelling(playlist, out)
-    workers = _children(proc.pid)
-    assert len(workers) >= 2, "no labelling workers started"
+    workers = _children(proc.pid)  # the workers and multiprocessing's resource tracker
+    assert len(_workers(proc.pid)) == 2, "the labelling workers did not start"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 10

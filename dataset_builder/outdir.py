@@ -46,6 +46,12 @@ def _holder(lock_path: Path) -> str:
         return "another process"
 
 
+def _command() -> str:
+    if sys.argv and sys.argv[0].endswith("__main__.py"):
+        return " ".join(["python -m dataset_builder", *sys.argv[1:]])
+    return " ".join(sys.argv) or "python"
+
+
 @contextlib.contextmanager
 def claim(out: Path, force: bool = False) -> tp.Iterator[Path]:
     """Make ``out`` the builder's (marker) and hold its lock while the block runs."""
@@ -70,7 +76,7 @@ def claim(out: Path, force: bool = False) -> tp.Iterator[Path]:
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
                                  "started": _dt.datetime.now().isoformat(timespec="seconds"),
-                                 "command": " ".join(sys.argv)}) + "\n")
+                                 "command": _command()}) + "\n")
         handle.flush()
         if not (out / MARKER).is_file():
             from genrecraft.atomic import write_text

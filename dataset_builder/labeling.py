@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
 import typing as tp
 from pathlib import Path
 
@@ -80,17 +79,19 @@ def _label_file(path: str, target: str) -> tp.Optional[str]:
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> tp.Iterator[None]:
-    """Workers started inside this block ignore Ctrl-C from their first instruction (Python keeps an inherited
-    ignored SIGINT ignored), so a Ctrl-C while one starts prints no traceback from it."""
-    if threading.current_thread() is not threading.main_thread():
+def _sigint_blocked() -> tp.Iterator[None]:
+    """Workers started inside this block have Ctrl-C blocked from their first instruction (a child inherits the
+    signal mask of the thread that starts it, across exec), so a Ctrl-C while one starts prints no traceback from
+    it. The builder loses nothing: a SIGINT that arrives meanwhile waits, or goes to another thread, and still
+    raises KeyboardInterrupt here."""
+    if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stop(pool: cf.ProcessPoolExecutor) -> None:
@@ -159,7 +160,7 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
                 while queue or pending:
                     while queue and len(pending) < 2 * config.workers:
                         chunk = queue.pop(0)
-                        with _sigint_ignored():  # submit starts the workers
+                        with _sigint_blocked():  # submit starts the workers
                             future = pool.submit(_label_file, chunk.path, str(folder / f"{chunk.chunk_id}.json"))
                         pending[future] = chunk
                     finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)

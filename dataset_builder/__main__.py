@@ -87,7 +87,8 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
             parser.add_argument("--quiet", action="store_true", help="no progress bars")
             parser.add_argument("--force", action="store_true",
                                 help="build into a non-empty folder that is not a dataset_builder output (nothing "
-                                     "in it is deleted; files with the builder's names are overwritten)")
+                                     "the builder did not write is deleted; files with the builder's own names, "
+                                     "items/, chunks/, egs/, ..., are written as usual)")
             parser.add_argument("--retry-failed", action="store_true",
                                 help="try again the songs earlier runs skipped for their own faults (dead link, "
                                      "cannot decode); faults of the machine are always tried again")

@@ -96,8 +96,9 @@ def _message(proc: subprocess.CompletedProcess, code: int, *needles: str) -> tp.
 
 def _manifest(out: Path) -> tp.Optional[tp.Dict[str, tp.List[str]]]:
     try:
-        return {s: sorted(Path(json.loads(line)["path"]).name for line in
-                          (out / "egs" / s / "data.jsonl").read_text().splitlines()) for s in ("train", "valid", "test")}
+        return {s: sorted(Path(json.loads(line)["path"]).name
+                          for line in (out / "egs" / s / "data.jsonl").read_text().splitlines())
+                for s in ("train", "valid", "test")}
     except OSError:
         return None
 
@@ -424,7 +425,8 @@ def genre_tag(box, tmp, ref):
     proc = _builder(playlist, "--out", out, *BUILD)
     sidecars = [json.loads(p.read_text()) for p in (out / "chunks").rglob("*.json") if not p.name.startswith("_")]
     ok = proc.returncode == 0 and sidecars and all("j-pop" in s["description"] for s in sidecars)
-    return bool(ok), f"{sum('j-pop' in s['description'] for s in sidecars)} of {len(sidecars)} descriptions name the tag"
+    named = sum("j-pop" in s["description"] for s in sidecars)
+    return bool(ok), f"{named} of {len(sidecars)} descriptions name the tag"
 
 
 # -- other command lines -----------------------------------------------------------------------------------------
@@ -542,7 +544,8 @@ def _raw(srv, data: bytes) -> str:
 
 
 def _post(srv, body: bytes, length: tp.Optional[str] = None) -> str:
-    head = f"POST /api/answer HTTP/1.1\r\nHost: x\r\nContent-Length: {length if length is not None else len(body)}\r\n\r\n"
+    length = str(len(body)) if length is None else length
+    head = f"POST /api/answer HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n"
     return _raw(srv, head.encode() + body)
 
 
@@ -574,7 +577,8 @@ def _server_case(kind: str):
         finally:
             printed, sys.stderr = sys.stderr.getvalue(), stderr
         ok = ok and alive and "Traceback" not in printed
-        return ok, f"{reply.split(chr(13))[0]} {detail}; server still answers: {alive}; traceback: {'Traceback' in printed}"
+        status = reply.split("\r\n")[0]
+        return ok, f"{status} {detail}; server still answers: {alive}; traceback: {'Traceback' in printed}"
     return case
 
 

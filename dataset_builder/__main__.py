@@ -22,6 +22,10 @@ outputs under --out: egs/{train,valid,test}/data.jsonl (audiocraft manifests), a
 dataset_card.md (+ plots/, stats.json), failures.jsonl, dset_<name>.yaml; the dataset is registered for Dora
 as dset=audio/<name>. Rerun the same command to resume; nothing done is redone.
 
+exit status: 0 done; 1 some songs failed for reasons of the machine (disk full, permission denied, a killed
+worker, a network time-out: nothing about them is remembered, rerun to try them again); 2 bad input or options
+(one line on stderr); 130 interrupted (Ctrl-C; rerun to resume).
+
 join shards:  python -m dataset_builder merge OUT_0 OUT_1 ... --out DIR"""
 
 
@@ -63,6 +67,7 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from . import pipeline
+    from .faults import EnvironmentFault, classify
 
     try:
         if argv and argv[0] == "merge":
@@ -80,12 +85,31 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
             parser.add_argument("playlist", type=Path, help="playlist file (see below)")
             parser.add_argument("--out", type=Path, required=True, help="output folder (created; reruns resume)")
             parser.add_argument("--quiet", action="store_true", help="no progress bars")
+            parser.add_argument("--force", action="store_true",
+                                help="build into a non-empty folder that is not a dataset_builder output (nothing "
+                                     "the builder did not write is deleted; files with the builder's own names, "
+                                     "items/, chunks/, egs/, ..., are written as usual)")
+            parser.add_argument("--retry-failed", action="store_true",
+                                help="try again the songs earlier runs skipped for their own faults (dead link, "
+                                     "cannot decode); faults of the machine are always tried again")
             _add_config_arguments(parser)
             args = parser.parse_args(argv)
-            result = pipeline.build(args.playlist, args.out, _config_from(args), progress=not args.quiet)
+            result = pipeline.build(args.playlist, args.out, _config_from(args), progress=not args.quiet,
+                                    force=args.force, retry_failed=args.retry_failed)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything finished so far is kept; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    except (EnvironmentFault, OSError) as exc:
+        fault = exc if isinstance(exc, EnvironmentFault) else classify(exc)
+        if fault is None:
+            raise
+        print(f"error: {fault}; the run stopped, everything finished so far is kept: fix this and rerun the same "
+              "command", file=sys.stderr)
+        return 1
     if result.card is None:
         print(f"shard done: {result.songs} songs under {result.out}; join shards with "
               f"`python -m dataset_builder merge ... --out DIR`")
@@ -94,6 +118,12 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
         print(f"\n{result.songs} songs -> chunks: {counts}. {len(result.failures)} skipped "
               f"(see {result.out / 'failures.jsonl'}).\nDataset card: {result.card}\n"
               f"Train: dora -P genrecraft run solver=musicgen/genrecraft_small_lora dset={result.dset}")
+    machine = result.environment_failures
+    if machine:
+        print(f"error: {len(machine)} item(s) failed for reasons of the machine, not of the songs (first: "
+              f"{machine[0].stage} {machine[0].source or machine[0].item_id}: {machine[0].reason}); nothing about "
+              "them is remembered: fix it and rerun the same command to do them", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -82,7 +82,8 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
     stats.update({"songs": len(used_items), "chunks": len(chunks), "hours": round(total_hours, 4),
                   "artists": len({items[i].artist for i in used_items}),
                   "duplicate_groups": sum(1 for n in groups.values() if n > 1),
-                  "failures": len(failures)})
+                  "failures": len(failures),
+                  "failures_of_the_machine": sum(1 for f in failures if f.kind == "environment")})
     chunk_labels = [labels[c.chunk_id] for c in chunks if c.chunk_id in labels]
     plots = plot_histograms(stats, chunk_labels, out / "plots")
     write_json(out / "stats.json", stats)
@@ -116,8 +117,10 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
     if failures:
         lines += ["| stage | input | line | reason |", "| --- | --- | --- | --- |"]
         for f in failures:
+            reason = f.reason + (" (a fault of the machine, not of the song: the next run tries again)"
+                                 if f.kind == "environment" else "")
             lines.append(f"| {f.stage} | {(f.source or f.item_id).replace('|', '/')} | {f.line or ''} | "
-                         f"{f.reason.replace('|', '/')} |")
+                         f"{reason.replace('|', '/')} |")
     else:
         lines.append("Nothing was skipped.")
     lines += ["", "Music keeps its own rights: check each source's licence before you publish a model trained on "

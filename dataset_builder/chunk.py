@@ -4,7 +4,14 @@ Audio is decoded block by block (soundfile, resampled with soxr's streaming resa
 cannot read go through an ``ffmpeg`` pipe instead), so a two-hour file never sits in memory. Each chunk is a
 16-bit mono WAV named ``{song id}-{start in ms:08d}.wav``; silent chunks are skipped. While streaming, a song
 fingerprint is computed for duplicate detection (:mod:`.dedupe`). A song is done when its ``_done.json``
-exists; a song that cannot be decoded gets ``_failed.json`` with the reason. Both make reruns skip it.
+exists; a song that cannot be decoded gets ``_failed.json`` with the reason. Both make reruns skip it
+(``--retry-failed`` tries the failed ones again).
+
+``_done.json`` records the options that shaped the chunks (:func:`chunking`: sample rate, chunk length, remainder
+rule, minimum last-chunk ratio, silence level) and chunk paths relative to ``--out``. A rerun with other options
+cuts the song again and drops the labels of its old chunks. A failure to read the input for a reason of the
+machine (permission denied) or to write a chunk (disk full) is an :class:`.faults.EnvironmentFault`: never
+recorded as the song's fault.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import subprocess
 import typing as tp
 from pathlib import Path
@@ -24,6 +32,7 @@ from genrecraft.atomic import atomic_path, write_json
 
 from .dedupe import ChromaAccumulator
 from .download import Item
+from .faults import EnvironmentFault, classify, writing
 from .playlist import Failure
 
 BLOCK_SECONDS = 10.0
@@ -99,18 +108,68 @@ class Chunk:
         return dataclasses.asdict(self)
 
 
+def chunking(config) -> tp.Dict[str, tp.Any]:
+    """The options that decide which chunk files a song gives (recorded in its ``_done.json``)."""
+    return {"sample_rate": int(config.sample_rate), "chunk_seconds": float(config.chunk_seconds),
+            "remainder": config.remainder, "min_segment_ratio": float(config.min_segment_ratio),
+            "silence_db": float(config.silence_db)}
+
+
+def chunk_path(out: Path, item_id: str, chunk_id: str) -> Path:
+    return out / "chunks" / item_id / f"{chunk_id}.wav"
+
+
+def read_done(done: Path, out: Path) -> tp.Tuple[tp.List[Chunk], tp.Dict[str, tp.Any]]:
+    """Chunks and record of a finished song, with paths under ``out`` wherever it is now."""
+    record = json.loads(done.read_text())
+    chunks = [Chunk(**c) for c in record["chunks"]]
+    for chunk in chunks:
+        chunk.path = str(chunk_path(out, chunk.item_id, chunk.chunk_id))
+    return chunks, record
+
+
+def _forget(folder: Path, out: Path, item_id: str) -> None:
+    """Remove a song's chunks and their labels (before cutting it again with other options)."""
+    (folder / "_done.json").unlink(missing_ok=True)
+    for path in folder.iterdir():
+        if path.suffix in (".wav", ".json"):
+            path.unlink()
+    pattern = re.compile(re.escape(item_id) + r"-\d{8}")
+    labels = out / "labels"
+    if labels.is_dir():
+        for path in labels.glob(f"{item_id}-*.json"):
+            if pattern.fullmatch(path.stem):
+                path.unlink()
+
+
 def rms_db(x: np.ndarray) -> float:
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
     return 20.0 * np.log10(rms) if rms > 0 else -float("inf")
 
 
-def chunk_item(item: Item, out: Path, config) -> tp.Tuple[tp.List[Chunk], tp.Dict[str, tp.Any]]:
-    """Cut one song; returns its chunks and its fingerprint record. Idempotent: finished songs are read back."""
+def chunk_item(item: Item, out: Path, config, legacy: tp.Optional[tp.Mapping[str, tp.Any]] = None
+               ) -> tp.Tuple[tp.List[Chunk], tp.Dict[str, tp.Any]]:
+    """Cut one song; returns its chunks and its fingerprint record. Idempotent: finished songs are read back,
+    unless they were cut with other options (then they are cut again). ``legacy``: the options of records written
+    before ``_done.json`` recorded them (from the previous ``build_config.json``)."""
     folder = out / "chunks" / item.item_id
     done = folder / "_done.json"
+    wanted = chunking(config)
     if done.exists():
-        record = json.loads(done.read_text())
-        return [Chunk(**c) for c in record["chunks"]], record
+        try:
+            chunks, record = read_done(done, out)
+        except (ValueError, TypeError, KeyError):
+            chunks, record = [], {"chunking": None}  # unreadable: cut again
+        if record.get("chunking", legacy) == wanted:
+            return chunks, record
+        _forget(folder, out, item.item_id)
+    try:
+        with open(item.audio, "rb"):
+            pass
+    except OSError as exc:
+        fault = classify(exc)
+        if fault is not None:
+            raise EnvironmentFault(f"cannot read {item.audio}: {fault}", fatal=fault.fatal) from exc
     folder.mkdir(parents=True, exist_ok=True)
     sr, length = config.sample_rate, config.chunk_samples
     chunks: tp.List[Chunk] = []
@@ -129,8 +188,11 @@ def chunk_item(item: Item, out: Path, config) -> tp.Tuple[tp.List[Chunk], tp.Dic
         chunk_id = f"{item.item_id}-{int(round(1000 * start / sr)):08d}"
         path = folder / f"{chunk_id}.wav"
         if not path.exists():
-            with atomic_path(path) as tmp:
-                sf.write(tmp, samples, sr, subtype="PCM_16", format="WAV")
+            try:
+                with atomic_path(path) as tmp:
+                    sf.write(tmp, samples, sr, subtype="PCM_16", format="WAV")
+            except Exception as exc:  # writing our own file: the machine's fault whatever the error says
+                raise writing(path, exc) from exc
         chunks.append(Chunk(chunk_id, item.item_id, str(path), start / sr, len(samples) / sr, round(level, 2)))
 
     try:
@@ -145,29 +207,42 @@ def chunk_item(item: Item, out: Path, config) -> tp.Tuple[tp.List[Chunk], tp.Dic
                 pending = pending[length:]
                 position += length
     except (DecodeError, RuntimeError, sf.LibsndfileError, OSError) as exc:
+        fault = None if isinstance(exc, DecodeError) else classify(exc)
+        if fault is not None:
+            raise EnvironmentFault(f"reading {item.audio}: {fault}", fatal=fault.fatal) from exc
         reason = str(exc) if isinstance(exc, DecodeError) else f"cannot decode: {exc}"
-        write_json(folder / "_failed.json", {"reason": reason})
+        try:
+            write_json(folder / "_failed.json", {"reason": reason})
+        except OSError as write_exc:
+            raise writing(folder / "_failed.json", write_exc) from write_exc
         raise DecodeError(reason) from exc
     total = position + len(pending)
     if len(pending):
         ratio = len(pending) / length
         if config.remainder == "keep" or (config.remainder == "drop-short" and ratio >= config.min_segment_ratio):
             emit(pending, position)
+    stored = [dict(c.to_dict(), path=str(Path(c.path).relative_to(out))) for c in chunks]
     record = {"item_id": item.item_id, "duration": total / sr, "pcm_sha1": digest.hexdigest(),
               "chroma": chroma.signature().round(4).tolist(), "silent_chunks": skipped_silent,
-              "chunks": [c.to_dict() for c in chunks]}
+              "chunking": wanted, "chunks": stored}
     if total < config.min_segment_ratio * length and not chunks:
         record["reason"] = (f"shorter than one chunk ({total / sr:.1f} s < {config.min_segment_ratio:.0%} of "
                             f"{config.chunk_seconds:g} s)")
     elif not chunks:
         record["reason"] = f"silent (every chunk below {config.silence_db:g} dBFS)"
-    write_json(done, record)
+    try:
+        write_json(done, record)
+    except OSError as exc:
+        raise writing(done, exc) from exc
     return chunks, record
 
 
-def chunk_all(items: tp.Sequence[Item], out: Path, config, progress: bool = True
+def chunk_all(items: tp.Sequence[Item], out: Path, config, progress: bool = True, retry_failed: bool = False,
+              legacy: tp.Optional[tp.Mapping[str, tp.Any]] = None
               ) -> tp.Tuple[tp.List[Chunk], tp.Dict[str, dict], tp.List[Failure]]:
-    """Stage 2: chunk every song. Returns chunks, fingerprint records by song id, and failures."""
+    """Stage 2: chunk every song. Returns chunks, fingerprint records by song id, and failures.
+
+    Raises :class:`.faults.EnvironmentFault` (fatal) when nothing more can be written (disk full)."""
     from tqdm import tqdm
 
     chunks: tp.List[Chunk] = []
@@ -175,14 +250,25 @@ def chunk_all(items: tp.Sequence[Item], out: Path, config, progress: bool = True
     failures: tp.List[Failure] = []
     for item in tqdm(items, desc="Chunking", unit="song", disable=not progress):
         failed = out / "chunks" / item.item_id / "_failed.json"
+        if failed.exists() and retry_failed:
+            failed.unlink()
         if failed.exists():
-            failures.append(Failure("chunk", json.loads(failed.read_text())["reason"], item.origin, item.line,
-                                    item.item_id))
-            continue
+            try:
+                reason = json.loads(failed.read_text())["reason"]
+            except (ValueError, KeyError, TypeError):
+                reason = None
+            if reason:
+                failures.append(Failure("chunk", reason, item.origin, item.line, item.item_id))
+                continue
         try:
-            found, record = chunk_item(item, out, config)
+            found, record = chunk_item(item, out, config, legacy)
         except DecodeError as exc:
             failures.append(Failure("chunk", str(exc), item.origin, item.line, item.item_id))
+            continue
+        except EnvironmentFault as exc:
+            if exc.fatal:
+                raise
+            failures.append(Failure("chunk", str(exc), item.origin, item.line, item.item_id, kind="environment"))
             continue
         if record.get("reason"):
             failures.append(Failure("chunk", record["reason"], item.origin, item.line, item.item_id))

@@ -5,6 +5,11 @@ Each song gets an id that cannot collide (yt-dlp names direct files by their URL
 direct files, ``file-<hash of the path>`` for local files. A song is done once ``items/<id>.json`` exists (the
 download archive: reruns skip it); its audio is converted to FLAC by yt-dlp's FFmpegExtractAudio, so later
 stages never meet a codec they cannot read. Every failure is collected with its reason; the run goes on.
+
+Progress is saved as it happens: a song's record as soon as it is downloaded, and a dead link's reason in
+``skips/`` as soon as it is known, so a killed run over a long playlist does not check every link again (until
+``--retry-failed``). Network time-outs and other faults of the machine are reported and never saved (see
+:mod:`.faults`). Paths under ``--out`` are stored relative to it, so a moved dataset still finds its audio.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 
 from genrecraft.atomic import write_json
 
+from .faults import EnvironmentFault, classify, writing
 from .playlist import AUDIO_EXTENSIONS, Failure, Source
 
 
@@ -43,6 +49,53 @@ class Item:
     @classmethod
     def from_dict(cls, data: tp.Mapping[str, tp.Any]) -> "Item":
         return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+
+def load_item(record: Path, out: Path) -> Item:
+    """Read ``items/<id>.json``; a stored relative audio path is relative to ``out`` (where it is now)."""
+    item = Item.from_dict(json.loads(record.read_text()))
+    audio = Path(item.audio)
+    if not audio.is_absolute():
+        item.audio = str(out / audio)
+    elif not audio.exists() and audio.parent.name == "downloads" and (out / "downloads" / audio.name).exists():
+        item.audio = str(out / "downloads" / audio.name)  # written before paths were relative, then moved
+    return item
+
+
+def save_item(record: Path, item: Item, out: Path) -> None:
+    data = item.to_dict()
+    audio = Path(item.audio)
+    if audio.is_relative_to(out):
+        data["audio"] = str(audio.relative_to(out))
+    try:
+        write_json(record, data)
+    except OSError as exc:
+        raise writing(record, exc) from exc
+
+
+def _skip_path(out: Path, name: str) -> Path:
+    return out / "skips" / f"{name}.json"
+
+
+def remember_skip(out: Path, name: str, failure: Failure) -> None:
+    """Save a song's own fault as soon as it is known (a rerun skips it until ``--retry-failed``)."""
+    try:
+        write_json(_skip_path(out, name), failure.to_dict())
+    except OSError as exc:
+        raise writing(_skip_path(out, name), exc) from exc
+
+
+def remembered_skip(out: Path, name: str, retry_failed: bool) -> tp.Optional[Failure]:
+    path = _skip_path(out, name)
+    if not path.exists():
+        return None
+    if retry_failed:
+        path.unlink()
+        return None
+    try:
+        return Failure.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        return None  # half-written by an old crash: try the song again
 
 
 def _hash(text: str) -> str:
@@ -111,6 +164,9 @@ def expand(source: Source, config) -> tp.Tuple[tp.List[Entry], tp.List[Failure]]
         with _ydl(config) as ydl:
             info = ydl.extract_info(source.location, download=False, process=False)
     except Exception as exc:  # yt-dlp raises DownloadError and friends; any failure of one source is reported
+        fault = classify(exc)
+        if fault is not None:
+            return [], [Failure("download", _clean_error(fault), source.origin, source.line, kind="environment")]
         return [], [Failure("download", _clean_error(exc), source.origin, source.line)]
     if info.get("_type") in ("playlist", "multi_video"):
         entries = []
@@ -177,9 +233,11 @@ def fetch(entry: Entry, out: Path, config) -> Item:
                 tags.get("license") or info.get("license") or "unknown", tags, entry.source.origin, entry.source.line)
 
 
-def download(sources: tp.Sequence[Source], out: Path, config, progress: bool = True
+def download(sources: tp.Sequence[Source], out: Path, config, progress: bool = True, retry_failed: bool = False
              ) -> tp.Tuple[tp.List[Item], tp.List[Failure]]:
-    """Stage 1: every song of every source, downloaded once. Returns the songs of this shard and the failures."""
+    """Stage 1: every song of every source, downloaded once. Returns the songs of this shard and the failures.
+
+    Raises :class:`.faults.EnvironmentFault` (fatal) when nothing more can be written (disk full)."""
     from tqdm import tqdm
 
     items_dir = out / "items"
@@ -187,9 +245,15 @@ def download(sources: tp.Sequence[Source], out: Path, config, progress: bool = T
     entries: tp.List[Entry] = []
     failures: tp.List[Failure] = []
     for source in tqdm(sources, desc="Reading sources", unit="source", disable=not progress):
+        known = remembered_skip(out, f"source-{source.key}", retry_failed) if source.kind == "url" else None
+        if known is not None:
+            failures.append(known)
+            continue
         found, bad = expand(source, config)
         entries += found
         failures += bad
+        if source.kind == "url" and bad and bad[0].kind == "skip":
+            remember_skip(out, f"source-{source.key}", bad[0])
     seen: tp.Dict[str, Entry] = {}
     for entry in entries:
         if entry.item_id in seen:
@@ -203,15 +267,30 @@ def download(sources: tp.Sequence[Source], out: Path, config, progress: bool = T
     for entry in tqdm(mine, desc="Downloading", unit="song", disable=not progress):
         record = items_dir / f"{entry.item_id}.json"
         if record.exists():
-            item = Item.from_dict(json.loads(record.read_text()))
-            if Path(item.audio).exists():
+            try:
+                item = load_item(record, out)
+            except (ValueError, TypeError, KeyError):
+                item = None  # unreadable record: fetch again
+            if item is not None and Path(item.audio).exists():
                 items.append(item)
+                continue
+        if entry.is_url:
+            known = remembered_skip(out, entry.item_id, retry_failed)
+            if known is not None:
+                failures.append(known)
                 continue
         try:
             item = fetch(entry, out, config)
         except Exception as exc:  # one bad song never stops the run; the reason goes to the report
-            failures.append(Failure("download", _clean_error(exc), entry.location, entry.source.line, entry.item_id))
+            fault = classify(exc)
+            if fault is not None and fault.fatal:
+                raise EnvironmentFault(f"downloading {entry.location}: {_clean_error(fault)}", fatal=True) from exc
+            failure = Failure("download", _clean_error(fault or exc), entry.location, entry.source.line,
+                              entry.item_id, kind="skip" if fault is None else "environment")
+            failures.append(failure)
+            if fault is None and entry.is_url:
+                remember_skip(out, entry.item_id, failure)
             continue
-        write_json(record, item.to_dict())
+        save_item(record, item, out)
         items.append(item)
     return items, failures

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -34,6 +35,19 @@ def _words(values: tp.Iterable[str]) -> tp.List[str]:
     return ["-".join(str(v).strip().lower().replace(",", " ").split()) for v in values if str(v).strip()]
 
 
+def with_tags(labels: Labels, tags: tp.Mapping[str, str]) -> Labels:
+    """``labels`` with the playlist's genre, moods and instrument tags in place of the tagger's (what the
+    description is written from: a tag the user gave wins over a guess)."""
+    changes: tp.Dict[str, tp.Any] = {}
+    if tags.get("genre", "").strip():
+        changes["genres"] = [(tags["genre"].strip().lower(), 1.0)]
+    if tags.get("moods", "").strip():
+        changes["moods"] = [(m, 1.0) for m in _words(tags["moods"].split(","))]
+    if tags.get("instrument", "").strip():
+        changes["instruments"] = [(i.strip().lower(), 1.0) for i in tags["instrument"].split(",") if i.strip()]
+    return dataclasses.replace(labels, **changes) if changes else labels
+
+
 def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str, seed: int) -> tp.Dict[str, tp.Any]:
     """The sidecar of one chunk: MusicInfo fields (in types audiocraft keeps) plus provenance."""
     tags = item.tags
@@ -49,7 +63,7 @@ def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str
         info["keywords"] = _words(labels.keywords)
         info["instrument"] = ", ".join(i.lower() for i, _ in labels.instruments) or None
         seed_int = int(hashlib.sha1(f"{seed}:{chunk.chunk_id}".encode()).hexdigest()[:8], 16)
-        info["description"] = describe(labels, seed=seed_int)
+        info["description"] = describe(with_tags(labels, tags), seed=seed_int)
     for field in ("genre", "instrument", "description"):
         if tags.get(field):
             info[field] = tags[field].strip().lower() if field != "description" else tags[field].strip()

@@ -43,16 +43,25 @@ class Source:
 
 @dataclasses.dataclass
 class Failure:
-    """Something that was skipped, and why (collected into the failure report)."""
+    """Something that was skipped, and why (collected into the failure report).
+
+    ``kind`` is ``"skip"`` for the song's own faults (cannot decode, silent, too short, dead link), remembered by
+    reruns until ``--retry-failed``, and ``"environment"`` for the machine's (disk full, permission denied, a killed
+    worker, a network time-out): never remembered, the run exits non-zero and the next run tries again."""
 
     stage: str
     reason: str
     source: str = ""
     line: int = 0
     item_id: str = ""
+    kind: str = "skip"  # "skip": the song's own fault, remembered; "environment": the machine's, retried next run
 
     def to_dict(self) -> tp.Dict[str, tp.Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: tp.Mapping[str, tp.Any]) -> "Failure":
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
 def _parse_tags(words: tp.List[str], line: int) -> tp.Tuple[tp.Dict[str, str], tp.List[str]]:

@@ -49,8 +49,11 @@ def cmd_ce(args) -> int:
     """Cross-entropy and perplexity of one model on a manifest (overall, per codebook, per genre/artist)."""
     from genrecraft.models import load_model
 
-    from .ce import evaluate_ce
+    from .ce import check_manifest, evaluate_ce
 
+    if not Path(args.manifest).exists():
+        raise FileNotFoundError(f"manifest {args.manifest} does not exist")
+    check_manifest(args.manifest)  # before loading the model: a bad manifest is named in seconds
     model = load_model(args.model, device=_device(args.device))
     result = evaluate_ce(model, args.manifest, _ce_config(args), model_name=args.model)
     ci = result.intervals

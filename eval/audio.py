@@ -82,10 +82,21 @@ def read_manifest(path: tp.Union[str, Path]) -> tp.List[tp.Dict[str, tp.Any]]:
                 entry = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{file}:{n}: not valid JSON ({exc})") from exc
-            if "path" not in entry:
-                raise ValueError(f"{file}:{n}: entry has no 'path' field")
+            if not isinstance(entry, dict):
+                raise ValueError(f"{file}:{n}: each line must be a JSON object (an AudioMeta), got "
+                                 f"{type(entry).__name__}")
+            for field, kinds in (("path", (str,)), ("duration", (int, float)), ("sample_rate", (int,))):
+                if field not in entry:
+                    raise ValueError(f"{file}:{n}: entry has no {field!r} field (audiocraft's AudioMeta needs path, "
+                                     "duration and sample_rate)")
+                if not isinstance(entry[field], kinds) or isinstance(entry[field], bool):
+                    raise ValueError(f"{file}:{n}: {field!r} is {entry[field]!r}, not a "
+                                     f"{' or '.join(k.__name__ for k in kinds)}")
             sidecar = Path(entry["path"]).with_suffix(".json")
-            entry["info"] = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+            try:
+                entry["info"] = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{sidecar} (sidecar of {file}:{n}) is not valid JSON ({exc})") from exc
             entries.append(entry)
     if not entries:
         raise ValueError(f"manifest {file} is empty")

@@ -401,6 +401,24 @@ def _solver(model, manifest: Path, config: CEConfig) -> tp.Tuple[tp.List[dict], 
     return units, used, {k: float(v) for k, v in metrics.items()}
 
 
+def check_manifest(manifest: tp.Union[str, Path]) -> int:
+    """Raise ValueError naming the file and line of the first bad entry of ``manifest`` (not JSON, a missing
+    field, a wrong type, audio that does not exist) or an empty manifest; returns the number of entries.
+    audiocraft's own loader would fail on these with a traceback, or later, in the middle of a run."""
+    from .audio import _manifest_file, read_manifest
+
+    entries = read_manifest(manifest)
+    file = _manifest_file(Path(manifest))
+    numbered = [n for n, line in enumerate(Path(file).read_text(encoding="utf-8").splitlines(), start=1)
+                if line.strip()] if file is not None and not file.name.endswith(".gz") else []
+    for index, entry in enumerate(entries):
+        if not Path(entry["path"]).is_file():
+            where = f"{file}:{numbered[index]}" if index < len(numbered) else f"{file}, entry {index + 1}"
+            raise ValueError(f"{where}: audio {entry['path']} does not exist (a moved dataset: rerun "
+                             "python -m dataset_builder on its new folder to rewrite its manifests)")
+    return len(entries)
+
+
 def evaluate_ce(model, manifest: tp.Union[str, Path], config: tp.Optional[CEConfig] = None,
                 model_name: str = "") -> CEResult:
     """Cross-entropy of a ``MusicGen`` (see :func:`genrecraft.models.load_model`) on an audiocraft manifest.
@@ -417,6 +435,7 @@ def evaluate_ce(model, manifest: tp.Union[str, Path], config: tp.Optional[CEConf
     manifest = Path(manifest)
     if not manifest.exists():
         raise FileNotFoundError(f"manifest {manifest} does not exist")
+    check_manifest(manifest)
     if not hasattr(model.lm, "cfg"):
         raise ValueError("the model's LM has no training config (lm.cfg): load it with genrecraft.models.load_model")
     _check_group_fields(tuple(config.group_by) + (() if config.bootstrap_unit == "clip" else

@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 KAD_MAX_FRAMES = 4000
 
 
+MIN_FRAMES = 2  # a mean and a covariance need at least two embedding frames per set
+MIN_CLIPS_FOR_INTERVAL = 2  # bootstrap intervals resample clips: one clip gives no interval
+
+
 @dataclasses.dataclass
 class FADResult:
     """FAD of an evaluated set against a reference set (see the module docstring). ``outliers``: the clips
@@ -85,8 +89,26 @@ def fad_from_embeddings(clips: tp.Sequence[np.ndarray], reference: tp.Union[tp.S
     if isinstance(reference, frechet.GaussianStats):
         ref_stats, ref_frames, n_ref = reference, None, 0
     else:
+        if not reference:
+            raise ValueError("no reference clips")
         ref_frames = np.concatenate([np.asarray(c, dtype=np.float64) for c in reference])
-        ref_stats, n_ref = frechet.GaussianStats.from_embeddings(ref_frames), len(reference)
+        n_ref = len(reference)
+        if ref_frames.shape[0] < MIN_FRAMES:
+            raise ValueError(f"the reference set has {ref_frames.shape[0]} embedding frame(s); FAD and KAD need at "
+                             f"least {MIN_FRAMES} per set (a mean and a covariance)")
+        ref_stats = frechet.GaussianStats.from_embeddings(ref_frames)
+    if frames.shape[0] < MIN_FRAMES:
+        raise ValueError(f"the evaluated set has {frames.shape[0]} embedding frame(s); FAD and KAD need at least "
+                         f"{MIN_FRAMES} per set (a mean and a covariance)")
+    if bootstrap and len(clips) < MIN_CLIPS_FOR_INTERVAL:
+        logger.warning("FAD/KAD confidence intervals need at least %d clips in the evaluated set (got %d): they "
+                       "are reported as nan; evaluate more clips for an interval", MIN_CLIPS_FOR_INTERVAL,
+                       len(clips))
+    dim = frames.shape[1]
+    if min(frames.shape[0], int(ref_stats.n)) < dim:
+        logger.warning("FAD from %d and %d frames of %d dimensions: a covariance from fewer frames than dimensions "
+                       "is rank-deficient and the distance is biased; use at least %d frames (more clips) per set",
+                       frames.shape[0], int(ref_stats.n), dim, dim)
     main = frechet.frechet_distance_details(frechet.GaussianStats.from_embeddings(frames), ref_stats)
     bounds = np.cumsum([0] + [len(c) for c in clips])
 

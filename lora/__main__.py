@@ -3,6 +3,7 @@
     python -m lora info ADAPTER_DIR
     python -m lora merge --base facebook/musicgen-small --adapter ADAPTER_DIR --out EXPORT_DIR
 
+Bad input (a missing, damaged or mismatched adapter) exits with status 2 and one line naming the file.
 ``merge`` writes a folder that plain ``MusicGen.get_pretrained(EXPORT_DIR)`` loads (no genrecraft needed).
 ``--base`` takes any model spec that ``genrecraft.models.load_model`` understands.
 """
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (FileNotFoundError, ValueError, AdapterMismatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from .layers import SEGMENTS
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 FORMAT = "genrecraft-lora/1"
+REQUIRED_KEYS = ("format", "base_model_id", "base_fingerprint", "lm_shape", "lora")
 
 
 class AdapterMismatchError(ValueError):
@@ -72,9 +73,25 @@ def read_adapter_config(folder: tp.Union[str, Path]) -> tp.Dict[str, tp.Any]:
         raise FileNotFoundError(
             f"{folder} is not a LoRA adapter folder: it needs {CONFIG_NAME} and {WEIGHTS_NAME} "
             "(written by lora.save_adapter, by a LoRA training run, or by `python -m genrecraft.export`)")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); the adapter folder is damaged: copy it again or "
+                         "save the adapter again") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not the adapter config object")
     if data.get("format") != FORMAT:
         raise ValueError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"{path} is missing {', '.join(repr(k) for k in missing)} (an adapter config written by "
+                         "lora.save_adapter has them all); save the adapter again")
+    if not isinstance(data["lora"], dict) or not isinstance(data["lm_shape"], dict):
+        raise ValueError(f"{path}: 'lora' and 'lm_shape' must be JSON objects")
+    try:
+        LoraConfig.from_dict(data["lora"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: bad 'lora' entry: {exc}") from exc
     return data
 
 
@@ -109,11 +126,22 @@ def load_adapter(model: nn.Module, folder: tp.Union[str, Path], check_base: bool
     if not has_lora(lm):
         # An adapter trained with QLoRA applies to the full-precision base: loading never quantizes the model.
         inject(lm, dataclasses.replace(config, quantize=None))
-    tensors = load_file(str(Path(folder) / WEIGHTS_NAME))
-    expected = set(adapter_state_dict(lm))
+    weights = Path(folder) / WEIGHTS_NAME
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError) on a damaged file
+        raise ValueError(f"{weights} cannot be read as safetensors ({type(exc).__name__}: {exc}); the file is "
+                         "damaged or truncated: copy it again or save the adapter again") from exc
+    wanted = adapter_state_dict(lm)
+    expected = set(wanted)
     if set(tensors) != expected:
         missing, extra = sorted(expected - set(tensors))[:5], sorted(set(tensors) - expected)[:5]
         raise AdapterMismatchError(f"adapter {folder} does not match its config: missing {missing}, extra {extra}")
+    for key, value in tensors.items():
+        if tuple(value.shape) != tuple(wanted[key].shape):
+            raise AdapterMismatchError(
+                f"{weights}: {key} has shape {tuple(value.shape)}, but the config (r={config.r}) needs "
+                f"{tuple(wanted[key].shape)}: {CONFIG_NAME} and {WEIGHTS_NAME} come from different adapters")
     device = next(lm.parameters()).device
     lm.load_state_dict({k: v.to(device) for k, v in tensors.items()}, strict=False)
     return config

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import random
+import re
 import typing as tp
 
 if tp.TYPE_CHECKING:
@@ -19,6 +20,25 @@ _TEMPLATES = (
     "{genre}{key_part}{bpm_part}{with_instruments}",
     "{tempo_word} {genre} song{with_instruments}{key_part}{bpm_part}",
 )
+
+
+FIELDS = ("mood", "genre", "with_instruments", "key_part", "bpm_part", "bpm_paren", "tempo_word")
+
+
+def tidy(text: str) -> str:
+    """Remove what empty fields leave behind: empty brackets, doubled commas, spaces before punctuation, a
+    leading or trailing comma; an opening "a" before a vowel becomes "an"."""
+    text = re.sub(r"\(\s*\)", " ", text)
+    text = re.sub(r"\s+([,)])", r"\1", text)
+    text = re.sub(r",(\s*,)+", ",", text)
+    text = re.sub(r"\(\s+", "(", text)
+    text = " ".join(text.split()).strip(" ,")
+    return re.sub(r"^a (?=[aeiou])", "an ", text)  # only the article that opens a template (keys are "A", "E")
+
+
+def render(template: str, **fields: str) -> str:
+    """One template with its fields (any of them may be empty), tidied."""
+    return tidy(template.format(**{name: fields.get(name, "") for name in FIELDS}))
 
 
 def _tempo_word(bpm: float) -> str:
@@ -62,7 +82,6 @@ def describe(labels: "Labels", seed: int = 0) -> str:
     bpm_word = rng.choice(["bpm", "BPM", "beats per minute"])
     bpm_part = f", {bpm} {bpm_word}" if bpm and rng.random() > 0.15 else ""
     bpm_paren = f" ({bpm} {bpm_word})" if bpm and rng.random() > 0.3 else ""
-    text = rng.choice(_TEMPLATES).format(
-        mood=mood, genre=genre, with_instruments=with_instruments, key_part=key_part, bpm_part=bpm_part,
-        bpm_paren=bpm_paren, tempo_word=_tempo_word(bpm) if bpm else "")
-    return " ".join(text.replace(" ,", ",").split()).strip(" ,")
+    return render(rng.choice(_TEMPLATES), mood=mood, genre=genre, with_instruments=with_instruments,
+                  key_part=key_part, bpm_part=bpm_part, bpm_paren=bpm_paren,
+                  tempo_word=_tempo_word(bpm) if bpm else "")

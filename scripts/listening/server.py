@@ -34,7 +34,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8"}
 _AUDIO_RE = re.compile(r"^/audio/([\w-]+)/([AB])(?:\.wav)?$")
-MAX_BODY = 64 * 1024
+MAX_BODY = 64 * 1024  # bytes of a POST body; answers are a few hundred
+SOCKET_TIMEOUT = 15.0  # seconds a client may stay silent mid-request (a bad Content-Length, a stalled upload)
 
 
 class RatingApp:
@@ -63,7 +64,12 @@ class RatingApp:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    """Every request ends in a response or a closed connection, never a traceback: bad input is a 4xx with a
+    JSON error, a client that stops sending times out (``timeout``: the socket timeout of each connection, so a
+    Content-Length larger than the body cannot hold a thread), anything unexpected is a 500 and one log line."""
+
     server_version = "genrecraft-listening/1"
+    timeout = SOCKET_TIMEOUT
     app: RatingApp  # set on the subclass made by make_server
 
     def log_message(self, format: str, *args: tp.Any) -> None:  # noqa: A002 (the base class's name)
@@ -106,10 +112,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._audio(self.app.audio[m.group(1), m.group(2)])
             else:
                 self._error(404, f"no such page: {path}")
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:  # never a traceback to the console: one line, and a 500 to the client
+            self._internal_error(exc)
 
     do_HEAD = do_GET
+
+    def _internal_error(self, exc: BaseException) -> None:
+        logger.error("%s %s: %s: %s", self.command, self.path, type(exc).__name__, exc)
+        self.close_connection = True
+        try:
+            self._error(500, f"internal error: {type(exc).__name__}")
+        except OSError:
+            pass
 
     def _static(self, name: str) -> None:
         path = STATIC / name
@@ -142,15 +158,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         path = urllib.parse.urlsplit(self.path).path
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self.close_connection = True
+                self._error(400, f"bad Content-Length {self.headers.get('Content-Length')!r}")
+                return
             if length > MAX_BODY:
+                self.close_connection = True  # the body is not read: the connection cannot be reused
                 self._error(413, f"request body over {MAX_BODY} bytes")
                 return
+            data = self.rfile.read(length)
+            if len(data) < length:
+                self.close_connection = True
+                self._error(400, f"the body ended after {len(data)} of {length} bytes")
+                return
             try:
-                body = json.loads(self.rfile.read(length) or b"{}")
+                body = json.loads(data or b"{}")
                 if not isinstance(body, dict):
                     raise ValueError("not a JSON object")
-            except ValueError as exc:
+            except ValueError as exc:  # also a body that is not UTF-8
                 self._error(400, f"send a JSON object ({exc})")
                 return
             store = self.app.store
@@ -164,8 +193,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self._error(404, f"no such endpoint: {path}")
             except AnswerError as exc:
                 self._error(400, str(exc))
+        except TimeoutError:
+            self.close_connection = True  # the client sent less than its Content-Length and went quiet
+            try:
+                self._error(408, f"no data for {self.timeout:g} s; the connection is closed")
+            except OSError:
+                pass
         except (BrokenPipeError, ConnectionResetError):
-            pass
+            self.close_connection = True
+        except Exception as exc:  # never a traceback to the console: one line, and a 500 to the client
+            self._internal_error(exc)
 
 
 def make_server(folder: Path, db_path: tp.Optional[Path] = None, host: str = "127.0.0.1", port: int = 8765,

@@ -186,8 +186,12 @@ class RatingStore:
         ``comment`` (value: text).
         """
         rater = check_rater(rater)
-        if pair_id not in self._pair_set:
+        if not isinstance(pair_id, str) or pair_id not in self._pair_set:
             raise AnswerError(f"pair_id={pair_id!r} is not a pair of this listening test")
+        if not isinstance(kind, str):
+            raise AnswerError(f"kind={kind!r}: use 'preference', 'rating', 'listen' or 'comment'")
+        if side is not None and not isinstance(side, str) or question is not None and not isinstance(question, str):
+            raise AnswerError(f"side={side!r}, question={question!r}: send them as text")
         if kind in ("rating", "listen") and side not in SIDES:
             raise AnswerError(f"side={side!r}: use 'A' or 'B'")
         now = time.time()
@@ -208,11 +212,15 @@ class RatingStore:
                            "DO UPDATE SET score = excluded.score, updated = excluded.updated",
                            (rater, pair_id, side, question, value, now))
             elif kind == "listen":
-                try:
-                    played, ended = float(value["played_s"]), bool(value["ended"])
-                except (TypeError, KeyError, ValueError) as exc:
-                    raise AnswerError(f"listen value {value!r}: send {{'played_s': seconds, 'ended': bool}}"
-                                      ) from exc
+                # Types are checked, not converted: bool("false") is True, float("1e308") a number.
+                if not isinstance(value, dict) or set(value) != {"played_s", "ended"}:
+                    raise AnswerError(f"listen value {value!r}: send {{'played_s': seconds, 'ended': true|false}}")
+                played, ended = value["played_s"], value["ended"]
+                if isinstance(played, bool) or not isinstance(played, (int, float)):
+                    raise AnswerError(f"played_s={played!r}: send a number of seconds")
+                if not isinstance(ended, bool):
+                    raise AnswerError(f"ended={ended!r}: send true or false (JSON booleans, not text)")
+                played = float(played)
                 if not 0.0 <= played < 1e5:
                     raise AnswerError(f"played_s={played!r} must be a number of seconds >= 0")
                 db.execute("INSERT INTO listens VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(rater, pair_id, side) DO UPDATE "

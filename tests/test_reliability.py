@@ -1,0 +1,473 @@
+"""Fault injection for the dataset builder: disk full, permission denied, killed workers and builders, network
+time-outs, two builders on one folder, a moved dataset, changed options, bad descriptions. Each test checks the
+message, that nothing was lost and that nothing was written outside --out.
+
+Songs are 8 s long, cut into 3 s chunks (two per song), labelled with ``--tagger none``: seconds per build.
+"""
+
+import dataclasses
+import errno
+import functools
+import http.server
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dataset_builder import BuildConfig, build
+from dataset_builder.faults import EnvironmentFault
+from genrecraft.synth import SongSpec, render_song
+
+SONGS = [("C", "major", 120, "synthpop"), ("A", "minor", 84, "lofi"), ("F#", "major", 132, "synthpop")]
+CONFIG = dict(tagger="none", chunk_seconds=3.0, name="rel_test")
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("songs")
+    for i, (key, mode, bpm, style) in enumerate(SONGS):
+        sf.write(root / f"song{i}.wav", render_song(SongSpec(key, mode, bpm, style, seed=i), 8.0), 32000)
+    return root
+
+
+@pytest.fixture
+def case(songs, tmp_path, work_dir):
+    """A playlist of the three songs (by path) and an output folder, both under ``tmp_path``."""
+    playlist = tmp_path / "playlist.txt"
+    playlist.write_text("".join(f"{songs / f'song{i}.wav'}  artist=A{i}\n" for i in range(len(SONGS))))
+    return playlist, tmp_path / "out"
+
+
+def _files(root: Path, skip: Path) -> set:
+    return {p for p in root.rglob("*") if p.is_file() and not p.is_relative_to(skip)}
+
+
+def _manifest(out: Path) -> dict:
+    lines = {}
+    for split in ("train", "valid", "test"):
+        path = out / "egs" / split / "data.jsonl"
+        lines[split] = sorted(Path(json.loads(line)["path"]).name for line in path.read_text().splitlines())
+    return lines
+
+
+def _cli(*args, **kwargs) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "dataset_builder", *map(str, args), "--quiet"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def _no_traceback(proc: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def reference(songs, tmp_path_factory, work_dir):
+    """An uninterrupted build of the three songs: what every recovered build must equal."""
+    root = tmp_path_factory.mktemp("reference")
+    playlist = root / "playlist.txt"
+    playlist.write_text("".join(f"{songs / f'song{i}.wav'}  artist=A{i}\n" for i in range(len(SONGS))))
+    result = build(playlist, root / "out", BuildConfig(**CONFIG), progress=False)
+    assert result.counts and sum(result.counts.values()) == 6 and not result.environment_failures
+    return _manifest(root / "out")
+
+
+# 4. Environmental failures are not verdicts on the song
+
+def test_disk_full_stops_the_run_and_forgets_nothing(case, reference, monkeypatch):
+    playlist, out = case
+    real_write = sf.write
+    calls = itertools.count()
+
+    def full(*args, **kwargs):
+        if next(calls) >= 3:  # the fourth chunk: second song
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(sf, "write", full)
+    with pytest.raises(EnvironmentFault, match="No space left on device") as info:
+        build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    assert info.value.fatal
+    assert not list(out.rglob("_failed.json")) and not list(out.rglob("*.tmp-*"))
+    monkeypatch.setattr(sf, "write", real_write)
+    again = build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    assert not again.environment_failures and _manifest(out) == reference
+
+
+def test_disk_full_cli_exits_1_with_one_line(case, monkeypatch, tmp_path):
+    """A real full disk: --out on a 1 MiB tmpfs (needs root; skipped where mount is not allowed)."""
+    playlist, _ = case
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        proc = _cli(playlist, "--out", mount / "out", "--tagger", "none", "--chunk-seconds", "3")
+        assert proc.returncode == 1, proc.stderr
+        _no_traceback(proc)
+        assert "No space left on device" in proc.stderr and "rerun" in proc.stderr
+        assert not list((mount / "out").rglob("_failed.json")) and not list((mount / "out").rglob("skips/*"))
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_permission_denied_is_retried_not_remembered(case, reference, monkeypatch):
+    from dataset_builder import chunk
+
+    playlist, out = case
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith("song1.wav"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(chunk, "open", denied, raising=False)
+    result = build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    machine = result.environment_failures
+    assert len(machine) == 1 and "Permission denied" in machine[0].reason and "song1.wav" in machine[0].reason
+    assert not list(out.rglob("_failed.json"))
+    assert '"kind": "environment"' in (out / "failures.jsonl").read_text()
+    assert "fault of the machine" in (out / "dataset_card.md").read_text()
+    monkeypatch.undo()
+    again = build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    assert not again.environment_failures and _manifest(out) == reference
+
+
+def _kill_worker(path: str, target: str):
+    """A labelling task that kills its own worker, as the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_killed_worker_is_reported_and_retried(case, reference, monkeypatch):
+    from dataset_builder import labeling
+
+    playlist, out = case
+    build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    victim = sorted((out / "labels").glob("*.json"))[2]
+    victim.unlink()  # one chunk to label again, in a worker that dies
+    monkeypatch.setattr(labeling, "_label_file", _kill_worker)
+    result = build(playlist, out, BuildConfig(workers=2, **CONFIG), progress=False)
+    machine = result.environment_failures
+    assert [f.item_id for f in machine] == [victim.stem] and "worker died" in machine[0].reason
+    assert not victim.exists()
+    monkeypatch.undo()
+    again = build(playlist, out, BuildConfig(workers=2, **CONFIG), progress=False)
+    assert not again.environment_failures and victim.exists() and _manifest(out) == reference
+
+
+def _serve(root: Path):
+    hits = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def handle(self):
+            try:
+                super().handle()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # yt-dlp probes files and hangs up
+
+        def do_GET(self):
+            hits.append(self.path)
+            super().do_GET()
+
+        def do_HEAD(self):
+            hits.append(self.path)
+            super().do_HEAD()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", hits
+
+
+def test_dead_link_is_saved_at_once_and_retry_failed_tries_again(songs, tmp_path, work_dir):
+    www = tmp_path / "www"
+    www.mkdir()
+    shutil.copy(songs / "song0.wav", www / "song0.wav")
+    server, base, hits = _serve(www)
+    try:
+        playlist = tmp_path / "playlist.txt"
+        playlist.write_text(f"{base}/song0.wav\n{base}/dead.wav\n")
+        out = tmp_path / "out"
+        first = build(playlist, out, BuildConfig(**CONFIG), progress=False)
+        assert any("404" in f.reason and f.kind == "skip" for f in first.failures)
+        assert len(list((out / "skips").glob("*.json"))) == 1  # saved as it happened
+        hits.clear()
+        second = build(playlist, out, BuildConfig(**CONFIG), progress=False)
+        assert not any("dead.wav" in h for h in hits)  # remembered: not checked again
+        assert [f.reason for f in second.failures] == [f.reason for f in first.failures]
+        (www / "dead.wav").write_bytes((songs / "song1.wav").read_bytes())  # the link came back to life
+        third = build(playlist, out, BuildConfig(**CONFIG), progress=False, retry_failed=True)
+        assert any("dead.wav" in h for h in hits) and third.songs == 2 and not third.failures
+    finally:
+        server.shutdown()
+
+
+def test_network_timeout_is_not_remembered(songs, tmp_path, work_dir, monkeypatch):
+    from dataset_builder import download
+
+    www = tmp_path / "www"
+    www.mkdir()
+    shutil.copy(songs / "song0.wav", www / "song0.wav")
+    shutil.copy(songs / "song1.wav", www / "song1.wav")
+    server, base, _ = _serve(www)
+    real_fetch = download.fetch
+
+    def slow(entry, out, config):
+        if entry.location.endswith("song1.wav"):
+            import yt_dlp
+
+            raise yt_dlp.utils.DownloadError("ERROR: Unable to download webpage: The read operation timed out")
+        return real_fetch(entry, out, config)
+
+    try:
+        playlist = tmp_path / "playlist.txt"
+        playlist.write_text(f"{base}/song0.wav\n{base}/song1.wav\n")
+        out = tmp_path / "out"
+        monkeypatch.setattr(download, "fetch", slow)
+        first = build(playlist, out, BuildConfig(**CONFIG), progress=False)
+        assert [f.kind for f in first.failures] == ["environment"] and "timed out" in first.failures[0].reason
+        assert not (out / "skips").exists() or not list((out / "skips").glob("*.json"))
+        proc = _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3", "--name", "rel_test")
+        assert proc.returncode == 0, proc.stderr  # the next run downloads it
+        assert len(list((out / "items").glob("*.json"))) == 2
+    finally:
+        server.shutdown()
+
+
+def test_cli_exits_1_when_the_machine_failed(case, tmp_path):
+    """An unreadable input (as a non-root user) is the machine's fault: exit 1, one line, nothing remembered."""
+    playlist, out = case
+    code = ("import errno, sys, builtins; from dataset_builder import chunk, __main__ as m\n"
+            "def denied(p, *a, **k):\n"
+            "    if str(p).endswith('song2.wav'): raise PermissionError(errno.EACCES, 'Permission denied', str(p))\n"
+            "    return builtins.open(p, *a, **k)\n"
+            "chunk.open = denied\n"
+            "sys.exit(m.main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(playlist), "--out", str(out), "--tagger", "none",
+                           "--chunk-seconds", "3", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Permission denied" in proc.stderr and "rerun" in proc.stderr
+    _no_traceback(proc)
+    assert _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3").returncode == 0
+
+
+# 1. The output folder is the builder's own
+
+def test_second_builder_on_one_folder_is_refused(case):
+    from dataset_builder.outdir import claim
+
+    playlist, out = case
+    with claim(out):
+        proc = _cli(playlist, "--out", out, "--tagger", "none")
+    assert proc.returncode == 2 and f"pid {os.getpid()}" in proc.stderr and "another dataset builder" in proc.stderr
+    _no_traceback(proc)
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (out / "items").exists()  # the second one wrote nothing
+
+
+def test_foreign_folder_needs_force_and_keeps_its_files(case, reference):
+    playlist, out = case
+    out.mkdir()
+    (out / "my notes.txt").write_text("mine")
+    (out / "items").mkdir()
+    (out / "items" / "keep.txt").write_text("mine too")
+    (out / "items" / "mine.json").write_text('{"not": "a song record"}')
+    proc = _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3")
+    assert proc.returncode == 2 and "--force" in proc.stderr and "not empty" in proc.stderr
+    _no_traceback(proc)
+    assert sorted(p.name for p in out.rglob("*")) == ["items", "keep.txt", "mine.json", "my notes.txt"]
+    proc = _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3", "--name", "rel_test", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "my notes.txt").read_text() == "mine" and (out / "items" / "keep.txt").read_text() == "mine too"
+    assert (out / "items" / "mine.json").is_file()
+    assert (out / ".genrecraft-dataset").is_file() and _manifest(out) == reference
+    assert _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3").returncode == 0  # now ours
+
+
+def test_out_inside_an_input_folder_is_refused(songs, tmp_path):
+    folder = tmp_path / "music"
+    shutil.copytree(songs, folder)
+    playlist = tmp_path / "playlist.txt"
+    playlist.write_text(f"{folder}\n")
+    before = _files(tmp_path, tmp_path / "nothing")
+    proc = _cli(playlist, "--out", folder / "dataset", "--tagger", "none")
+    assert proc.returncode == 2 and "inside the input folder" in proc.stderr and "line 1" in proc.stderr
+    _no_traceback(proc)
+    assert _files(tmp_path, tmp_path / "nothing") == before and not (folder / "dataset").exists()
+
+
+# 3. Options that change the chunks change the chunks
+
+def test_changed_chunk_options_cut_again_and_the_config_says_so(case):
+    playlist, out = case
+    build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    labels_before = {p.name: p.stat().st_mtime_ns for p in (out / "labels").glob("*.json")}
+    for options, chunks, rate in (({"sample_rate": 16000}, 6, 16000), ({"chunk_seconds": 4.0}, 6, 32000),
+                                  ({"remainder": "keep"}, 9, 32000), ({"chunk_seconds": 2.5}, 9, 32000)):
+        config = BuildConfig(**{**CONFIG, **options})
+        result = build(playlist, out, config, progress=False)
+        wavs = sorted((out / "chunks").rglob("*.wav"))
+        assert len(wavs) == chunks == sum(result.counts.values()), options
+        assert {sf.info(w).samplerate for w in wavs} == {rate}
+        assert {round(sf.info(w).duration, 3) for w in wavs} <= {config.chunk_seconds, 2.0, 1.0, 0.5}
+        saved = json.loads((out / "build_config.json").read_text())
+        assert {k: saved[k] for k in options} == options
+        metas = [json.loads(line) for s in ("train", "valid", "test")
+                 for line in (out / "egs" / s / "data.jsonl").read_text().splitlines()]
+        assert {m["sample_rate"] for m in metas} == {rate} and all(Path(m["path"]).exists() for m in metas)
+        assert {Path(m["path"]).stem for m in metas} == {w.stem for w in wavs}
+        assert {p.stem for p in (out / "labels").glob("*.json")} == {w.stem for w in wavs}
+        assert f"max_sample_rate: {rate}" in (out / "dset_rel_test.yaml").read_text()
+    # labels of chunks that were cut again are new (a chunk id can come back with other audio)
+    relabelled = {p.name: p.stat().st_mtime_ns for p in (out / "labels").glob("*.json")}
+    assert all(relabelled[n] != t for n, t in labels_before.items() if n in relabelled)
+
+
+# 2. Paths that survive a move
+
+def test_moved_dataset_is_rewritten_under_its_new_place(case, reference):
+    playlist, out = case
+    build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    moved = out.parent / "moved"
+    out.rename(moved)
+    root = out.parent
+    before = _files(root, moved)
+    again = build(playlist, moved, BuildConfig(**CONFIG), progress=False)
+    assert not out.exists()  # the old tree is not created again
+    assert _files(root, moved) == before  # nothing written outside --out
+    assert _manifest(moved) == reference and not again.environment_failures
+    for split in ("train", "valid", "test"):
+        for line in (moved / "egs" / split / "data.jsonl").read_text().splitlines():
+            assert Path(json.loads(line)["path"]).resolve().is_relative_to(moved.resolve())
+    assert str(moved.resolve() / "egs") in (moved / "dset_rel_test.yaml").read_text()
+    for done in (moved / "chunks").glob("*/_done.json"):
+        assert all(not Path(c["path"]).is_absolute() for c in json.loads(done.read_text())["chunks"])
+
+
+# 5. Workers die with their parent; Ctrl-C prints one line
+
+def _children(pid: int) -> set:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def _workers(pid: int) -> set:
+    """The labelling workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
+    found = set()
+    for child in _children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.add(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _gone(pids: set, within: float = 10.0) -> bool:
+    """Whether every process of ``pids`` has ended within ``within`` seconds (the resource tracker ends last, once
+    the pipes of the processes it watched close)."""
+    deadline = time.time() + within
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    return not any(_alive(p) for p in pids)
+
+
+def _start_labelling(playlist: Path, out: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "dataset_builder", str(playlist), "--out", str(out), "--tagger", "none",
+           "--chunk-seconds", "3", "--workers", "2", "--quiet", "--name", "rel_test", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_workers(proc.pid)) < 2 and proc.poll() is None:
+        time.sleep(0.02)
+    return proc
+
+
+def test_kill9_of_the_builder_leaves_no_worker(case, reference):
+    playlist, out = case
+    proc = _start_labelling(playlist, out)
+    workers = _children(proc.pid)  # the workers and multiprocessing's resource tracker
+    assert len(_workers(proc.pid)) == 2, "the labelling workers did not start"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _gone(workers), "workers outlived the builder"
+    assert _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3", "--workers", "2",
+                "--name", "rel_test").returncode == 0
+    assert _manifest(out) == reference and not list(out.rglob("*.tmp-*"))
+
+
+def test_ctrl_c_prints_one_line(case, reference):
+    playlist, out = case
+    proc = _start_labelling(playlist, out)
+    workers = _children(proc.pid)  # the workers and multiprocessing's resource tracker
+    assert len(_workers(proc.pid)) == 2, "the labelling workers did not start"
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: the whole group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1, err
+    assert _gone(workers), "workers outlived the builder"
+    assert _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3",
+                "--name", "rel_test").returncode == 0
+    assert _manifest(out) == reference
+
+
+# 7. Descriptions say what the labels and tags say
+
+def test_every_template_with_every_field_missing_is_clean():
+    from dataset_builder.label.describe import _TEMPLATES, FIELDS, render
+
+    values = {"mood": "dark", "genre": "electronic", "with_instruments": " with piano and drums",
+              "key_part": ", in E minor", "bpm_part": ", 140 BPM", "bpm_paren": " (140 bpm)", "tempo_word": "fast"}
+    for template in _TEMPLATES:
+        for n in range(len(FIELDS) + 1):
+            for missing in itertools.combinations(FIELDS, n):
+                text = render(template, **{k: ("" if k in missing else v) for k, v in values.items()})
+                bad = [",,", ", ,", " ,", "()", "( ", " )", "  "]
+                assert not any(b in text for b in bad), (template, missing, text)
+                assert text == text.strip(" ,") and not text.startswith("a e"), (template, missing, text)
+
+
+def test_playlist_tags_override_the_labels_in_the_description():
+    from dataset_builder.chunk import Chunk
+    from dataset_builder.download import Item
+    from dataset_builder.label import Labels
+    from dataset_builder.manifest import music_info
+
+    labels = Labels("E", "minor", 0.9, 140.0, -12.0, genres=[("rock", 0.8)], moods=[("happy", 0.5)],
+                    instruments=[("guitar", 0.6)], tagger="musicnn")
+    chunk = Chunk("s-00000000", "s", "/x/s-00000000.wav", 0.0, 30.0, -20.0)
+    tags = {"genre": "J-Pop", "moods": "bittersweet", "instrument": "koto"}
+    item = Item("s", "/x/s.wav", "t", "a", 30.0, "u", "l", tags, "o", 1)
+    for seed in range(40):
+        info = music_info(chunk, item, labels, "train", seed)
+        assert "rock" not in info["description"] and "happy" not in info["description"]
+        assert "guitar" not in info["description"]
+        assert info["genre"] == "j-pop" and "j-pop" in info["description"]
+    none = Labels("E", "minor", 0.9, 140.0, -12.0, tagger="none")
+    lofi = dataclasses.replace(item, tags={"genre": "lofi"})
+    descriptions = {music_info(chunk, lofi, none, "train", s)["description"] for s in range(40)}
+    assert all("lofi" in d and ",," not in d for d in descriptions)

@@ -243,6 +243,28 @@ def t5_conditioner(t5: tp.Any, tokenizer: tp.Any, output_dim: int, name: str = "
     return cond.to(device)
 
 
+def build_lm_with_t5(cfg: tp.Any, t5: tp.Any, tokenizer: tp.Any, seed: tp.Optional[int] = None):
+    """Build the LM that ``cfg`` describes (a T5 description conditioner) around a T5 and tokenizer in memory.
+
+    audiocraft would download T5 by ``conditioners.description.t5.name``; here the LM is built with a two-entry
+    lookup table in its place, which is then swapped for :func:`t5_conditioner`. ``lm.cfg`` is ``cfg``.
+    """
+    from omegaconf import OmegaConf
+
+    from .models import build_lm
+
+    build_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    build_cfg.conditioners.description = OmegaConf.create(
+        {"model": "lut", "lut": {"n_bins": 2, "dim": 8, "tokenizer": "noop"}})
+    lm = build_lm(build_cfg, seed=seed)
+    t5_cfg = cfg.conditioners.description.t5
+    lm.condition_provider.conditioners["description"] = t5_conditioner(
+        t5, tokenizer, int(lm.dim), name=str(t5_cfg.name), device=str(cfg.device),
+        word_dropout=float(t5_cfg.get("word_dropout", 0.0)))
+    lm.cfg = cfg
+    return lm.eval()
+
+
 def _t5_name(text_config: tp.Any) -> str:
     """The audiocraft T5 name for a text encoder config (what ``xp.cfg`` records so audiocraft can rebuild it)."""
     from audiocraft.modules.conditioners import T5Conditioner
@@ -503,30 +525,18 @@ def musicgen_from_transformers(hf_model: tp.Any, tokenizer: tp.Any, name: str = 
     compat.apply()
     from audiocraft.models.encodec import HFEncodecCompressionModel
     from audiocraft.models.musicgen import MusicGen
-    from omegaconf import OmegaConf
 
-    from .models import build_lm, compose
+    from .models import compose
 
     dec_cfg = hf_model.decoder.config
-    text_cfg = hf_model.text_encoder.config
-    t5_name = _t5_name(text_cfg)
-    cfg = compose(lm_overrides(dec_cfg, t5_name, device=device))
-    # Build with a cheap lookup-table conditioner (audiocraft's T5Conditioner would download T5 by name), then put
-    # the checkpoint's own T5 in its place.
-    build_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    build_cfg.conditioners.description = OmegaConf.create(
-        {"model": "lut", "lut": {"n_bins": 2, "dim": 8, "tokenizer": "noop"}})
-    lm = build_lm(build_cfg)
-    lm.condition_provider.conditioners["description"] = t5_conditioner(
-        hf_model.text_encoder.float(), tokenizer, int(dec_cfg.hidden_size), name=t5_name, device=device,
-        word_dropout=float(cfg.conditioners.description.t5.word_dropout))
+    cfg = compose(lm_overrides(dec_cfg, _t5_name(hf_model.text_encoder.config), device=device))
+    lm = build_lm_with_t5(cfg, hf_model.text_encoder.float(), tokenizer)
     dec_state = {k: v for k, v in hf_model.decoder.state_dict().items()}
     if hf_model.enc_to_dec_proj is None:
         raise ValueError("this transformers MusicGen has no enc_to_dec_proj (T5 width equals the decoder's); "
                          "audiocraft's LM always projects the description")
     state = hf_state_to_lm(dec_state, hf_model.enc_to_dec_proj.state_dict())
     lm.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    lm.cfg = cfg
     lm.to(device).eval()
     codec = HFEncodecCompressionModel(hf_model.audio_encoder.float().to(device)).eval()
     return MusicGen(name=name, compression_model=codec, lm=lm, max_duration=30.0)
@@ -568,31 +578,42 @@ def tiny_t5_musicgen(seed: int = 0, overrides: tp.Sequence[str] = (), t5_dim: in
     codebooks of 1024 (``overrides`` go to :func:`genrecraft.models.compose`); T5: ``t5_dim`` wide, 2 layers;
     EnCodec: 16 kHz, 50 Hz frames, 4 codebooks of 1024.
     """
+    import torch
+    from transformers import EncodecConfig, T5Config
+
+    from .models import TINY_SOLVER
+
+    tokenizer = tiny_t5_tokenizer()
+    t5_config = T5Config(vocab_size=len(tokenizer), d_model=t5_dim, d_kv=8, d_ff=2 * t5_dim, num_layers=2,
+                         num_heads=4, dropout_rate=0.0)
+    codec_config = EncodecConfig(sampling_rate=16000, audio_channels=1, upsampling_ratios=[8, 5, 4, 2],
+                                 target_bandwidths=[2.0], codebook_size=1024, hidden_size=16, codebook_dim=16,
+                                 num_filters=4, num_lstm_layers=1, chunk_length_s=None, overlap=None, normalize=False)
+    model = random_t5_musicgen([f"solver={TINY_SOLVER}", "transformer_lm.card=1024", "sample_rate=16000",
+                                "conditioners.description.model=t5", "conditioners.description.t5.name=t5-small",
+                                "conditioners.description.t5.word_dropout=0.0", *overrides],
+                               t5_config, codec_config, tokenizer, seed=seed, device=device)
+    with torch.no_grad():  # larger than nn.Linear's default, so that the text visibly changes the logits
+        torch.nn.init.normal_(model.lm.condition_provider.conditioners["description"].output_proj.weight, std=0.2)
+    return model
+
+
+def random_t5_musicgen(overrides: tp.Sequence[str], t5_config: tp.Any, codec_config: tp.Any, tokenizer: tp.Any,
+                       seed: int = 0, device: str = "cpu"):
+    """A MusicGen with random weights: the LM composed from ``overrides`` (its description conditioner must be
+    T5), a ``T5EncoderModel`` from ``t5_config`` and transformers' ``EncodecModel`` from ``codec_config`` as the
+    codec. Used for parity checks at any shape, up to MusicGen-small's real one (``bench/bench_hf_parity.py``)."""
     compat.apply()
     import torch
     from audiocraft.models.encodec import HFEncodecCompressionModel
     from audiocraft.models.musicgen import MusicGen
-    from omegaconf import OmegaConf
-    from transformers import EncodecConfig, EncodecModel, T5Config, T5EncoderModel
+    from transformers import EncodecModel, T5EncoderModel
 
-    from .models import TINY_SOLVER, build_lm, compose
+    from .models import compose
 
-    cfg = compose([f"solver={TINY_SOLVER}", f"device={device}", "transformer_lm.card=1024", "sample_rate=16000",
-                   *overrides])
-    lm = build_lm(cfg, seed=seed)
-    tokenizer = tiny_t5_tokenizer()
+    cfg = compose([f"device={device}", *overrides])
     torch.manual_seed(seed + 1)
-    t5 = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=t5_dim, d_kv=8, d_ff=2 * t5_dim, num_layers=2,
-                                 num_heads=4, dropout_rate=0.0)).eval()
-    lm.condition_provider.conditioners["description"] = t5_conditioner(t5, tokenizer, int(lm.dim), name="t5-small",
-                                                                      device=device)
-    torch.nn.init.normal_(lm.condition_provider.conditioners["description"].output_proj.weight, std=0.2)
-    cfg.conditioners.description = OmegaConf.create(
-        {"model": "t5", "t5": {"name": "t5-small", "finetune": False, "word_dropout": 0.0, "normalize_text": False}})
-    lm.cfg = cfg
-    lm.to(device).eval()
-    codec_cfg = EncodecConfig(sampling_rate=16000, audio_channels=1, upsampling_ratios=[8, 5, 4, 2],
-                              target_bandwidths=[2.0], codebook_size=1024, hidden_size=16, codebook_dim=16,
-                              num_filters=4, num_lstm_layers=1, chunk_length_s=None, overlap=None, normalize=False)
-    codec = HFEncodecCompressionModel(EncodecModel(codec_cfg).eval()).to(device)
-    return MusicGen(name="genrecraft-tiny-t5", compression_model=codec, lm=lm, max_duration=30.0)
+    t5 = T5EncoderModel(t5_config).eval()
+    lm = build_lm_with_t5(cfg, t5, tokenizer, seed=seed)
+    codec = HFEncodecCompressionModel(EncodecModel(codec_config).eval()).to(device)
+    return MusicGen(name="genrecraft-random-t5", compression_model=codec, lm=lm, max_duration=30.0)

@@ -342,7 +342,7 @@ def model_card(info: tp.Mapping[str, tp.Any]) -> str:
     lines += [f"- {t}" for t in dict.fromkeys(tags)]
     lines += ["---", "", f"# {info.get('name') or 'MusicGen fine-tuned with genrecraft'}", ""]
     base = info.get("base_model") or "a MusicGen checkpoint"
-    lines.append(f"A MusicGen fine-tuned from `{base}` with [genrecraft](https://github.com/) and exported to "
+    lines.append(f"A MusicGen fine-tuned from `{base}` with genrecraft and exported to "
                  "transformers' `MusicgenForConditionalGeneration`. The decoder holds the fine-tuned weights"
                  + (" (a LoRA adapter merged in)" if info.get("lora") else "")
                  + "; the T5 text encoder and the EnCodec audio codec are the base model's.")

@@ -87,10 +87,15 @@ def export_peft(adapter_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
         else:
             name = f"{PEFT_PREFIX}{module}.{param}.weight"
         out[name] = value.contiguous()
+    if base_model_name_or_path is None:
+        base_model_name_or_path = str(meta.get("base_model_id") or "")
+        for prefix in ("//pretrained/", "hf:"):  # genrecraft's spec prefixes; peft wants a hub id or a folder
+            if base_model_name_or_path.startswith(prefix):
+                base_model_name_or_path = base_model_name_or_path[len(prefix):]
     peft_config = peft.LoraConfig(
         r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout, use_rslora=config.rslora, bias="none",
         target_modules=_target_regex(modules),
-        base_model_name_or_path=base_model_name_or_path or str(meta.get("base_model_id") or ""))
+        base_model_name_or_path=base_model_name_or_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "adapter_model.safetensors") as tmp:

@@ -182,6 +182,9 @@ def test_round_trip_through_hf_spec(tiny, exported):
     assert back.lm.cfg.conditioners.description.model == "t5" and back.sample_rate == tiny.sample_rate
     codes = _codes(tiny.lm)
     assert torch.equal(_audiocraft_logits(tiny, codes, TEXT), _audiocraft_logits(back, codes, TEXT))
+    back.set_generation_params(duration=0.2)
+    wav = back.generate(TEXT)  # audiocraft's own generation, decoded by the checkpoint's EnCodec
+    assert wav.shape[:2] == (1, 1) and wav.shape[-1] >= int(0.2 * back.sample_rate) - 320
     from genrecraft.solvers import load_base_lm_state
 
     base = load_base_lm_state(f"hf:{exported}")

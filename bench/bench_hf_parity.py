@@ -173,11 +173,8 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=50, help="teacher-forced steps (batch 2)")
     parser.add_argument("--steps", type=int, default=32, help="greedy generation steps (frames)")
     args = parser.parse_args()
-    import torch
-
     from genrecraft import hf
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-hf-") as tmp:
         work = Path(tmp)

@@ -7,25 +7,23 @@ transformers export, the ``hf:`` model spec, peft adapters in :mod:`lora.peft_fo
 audiocraft's LM (``LMModel``) and transformers' decoder (``MusicgenForCausalLM``, held as ``decoder`` by
 ``MusicgenForConditionalGeneration``) compute the same function with these names:
 
-===============================================================  ===========================================
-audiocraft ``LMModel``                                           transformers ``MusicgenForCausalLM``
-===============================================================  ===========================================
-``emb.{k}`` (codebook k's embedding, card + 1 rows)              ``model.decoder.embed_tokens.{k}``
-``transformer.layers.{i}.self_attn.in_proj_weight`` [3*dim, dim]  ``...layers.{i}.self_attn.{q,k,v}_proj`` (rows
-                                                                 ``[:dim]``, ``[dim:2*dim]``, ``[2*dim:]``)
-``transformer.layers.{i}.self_attn.out_proj``                     ``model.decoder.layers.{i}.self_attn.out_proj``
-``transformer.layers.{i}.cross_attention.*``                      ``model.decoder.layers.{i}.encoder_attn.*``
-``transformer.layers.{i}.linear1`` / ``linear2``                  ``model.decoder.layers.{i}.fc1`` / ``fc2``
-``transformer.layers.{i}.norm1`` / ``norm_cross`` / ``norm2``     ``...self_attn_layer_norm`` /
-                                                                 ``encoder_attn_layer_norm`` / ``final_layer_norm``
-``out_norm``                                                     ``model.decoder.layer_norm``
-``linears.{k}`` (codebook k's output head)                       ``lm_heads.{k}``
-``condition_provider.conditioners.description.output_proj``      ``enc_to_dec_proj`` (of the composite model)
-===============================================================  ===========================================
+- ``emb.{k}`` (codebook k's embedding, card + 1 rows) -> ``model.decoder.embed_tokens.{k}``;
+- ``transformer.layers.{i}.self_attn.in_proj_weight`` [3*dim, dim] -> ``model.decoder.layers.{i}.self_attn.q_proj``,
+  ``k_proj``, ``v_proj`` (rows ``[:dim]``, ``[dim:2*dim]``, ``[2*dim:]``); ``...self_attn.out_proj`` -> the same name;
+- ``transformer.layers.{i}.cross_attention.*`` -> ``model.decoder.layers.{i}.encoder_attn.*`` (same split);
+- ``transformer.layers.{i}.linear1`` / ``linear2`` -> ``model.decoder.layers.{i}.fc1`` / ``fc2``;
+- ``transformer.layers.{i}.norm1`` / ``norm_cross`` / ``norm2`` -> ``model.decoder.layers.{i}.self_attn_layer_norm``
+  / ``encoder_attn_layer_norm`` / ``final_layer_norm``;
+- ``out_norm`` -> ``model.decoder.layer_norm``; ``linears.{k}`` (codebook k's output head) -> ``lm_heads.{k}``;
+- ``condition_provider.conditioners.description.output_proj`` -> ``enc_to_dec_proj`` of the composite model.
 
 The text encoder (T5) and the audio codec (EnCodec) are not part of the LM's state dict: the export takes them
 from the loaded model (the T5 the conditioner runs, the codec MusicGen decodes with) or, for a codec in audiocraft's
 own format, from ``facebook/encodec_32khz`` in transformers' format, as transformers' own conversion script does.
+
+One difference between the two libraries remains, whatever the weights: in a batch of descriptions of different
+lengths audiocraft's cross-attention sees the padded positions (zero vectors) where transformers masks them, so
+padded items get slightly different logits. Unpadded descriptions give the same logits (tests/test_hf.py).
 """
 
 from __future__ import annotations

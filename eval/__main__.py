@@ -1,8 +1,8 @@
 """python -m eval: cross-entropy, FAD, spectral distances and the full base-vs-fine-tuned report.
 
 Models are named by specs (``genrecraft.models.SPEC_HELP``): ``facebook/musicgen-small``, an exported folder,
-``//sig/<SIG>`` of a Dora run, ``BASE@path/to/adapter``, or ``tiny:<seed>``. Sets of audio are folders,
-manifests (``data.jsonl`` or its folder) or text files of paths.
+``//sig/<SIG>`` of a Dora run, ``hf:<id or folder>`` (a transformers MusicGen), ``BASE@path/to/adapter``, or
+``tiny:<seed>``. Sets of audio are folders, manifests (``data.jsonl`` or its folder) or text files of paths.
 """
 
 from __future__ import annotations

@@ -1,12 +1,20 @@
-"""Export a finished training run as a folder that plain audiocraft loads.
+"""Export a finished training run as a folder that plain audiocraft loads, or any model to transformers.
 
     python -m genrecraft.export <SIG | //sig/SIG | xp folder> --out exports/jpop
+    python -m genrecraft.export <SIG | any model spec> --format transformers --out exports/jpop-hf \
+        [--dataset-card data/jpop/dataset_card.md] [--eval-report reports/jpop/report.md] [--push-to-hub USER/REPO]
 
 Writes ``state_dict.bin`` and ``compression_state_dict.bin`` in audiocraft's export format, so that
 ``MusicGen.get_pretrained("exports/jpop")`` loads and generates with no genrecraft code, plus ``genrecraft.json``
 (provenance: run signature, solver, best valid CE, toolkit version). For LoRA runs the adapters are merged into
 the exported weights and the adapter folder is copied to ``<out>/adapter`` as well (load it onto the base with
 ``lora.load_adapter`` or the model spec ``BASE@<out>/adapter``).
+
+``--format transformers`` writes a folder that ``MusicgenForConditionalGeneration.from_pretrained`` and
+``AutoProcessor.from_pretrained`` load with no genrecraft code (see :mod:`genrecraft.hf`): the fine-tuned LM as
+the decoder (LoRA merged), the base's T5 and EnCodec, the processor files and a model card (``README.md`` with the
+hub's YAML front matter). ``--push-to-hub REPO`` then uploads that folder with huggingface_hub (``--private``; the
+token from ``HF_TOKEN`` or ``huggingface-cli login``).
 """
 
 from __future__ import annotations
@@ -51,13 +59,128 @@ def export_run(sig_or_folder: str, out_dir: tp.Union[str, Path]) -> Path:
     return out_dir
 
 
+def _resolve_spec(text: str):
+    """A model spec, where a bare Dora signature counts as ``//sig/<SIG>``."""
+    from .models import ModelSpec, _xp_folder, parse_model_spec
+
+    try:
+        return parse_model_spec(text)
+    except ValueError:
+        try:
+            _xp_folder(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is neither a Dora signature nor a model spec (see --help)") from None
+        return ModelSpec(kind="experiment", name=f"//sig/{text}", text=text)
+
+
+def _base_model_id(spec: tp.Any, model: tp.Any) -> tp.Optional[str]:
+    """The hub id of the weights a model was fine-tuned from, for the model card's ``base_model``."""
+    if spec.kind == "adapter":
+        return _base_model_id(spec.base, model)
+    if spec.kind in ("pretrained", "hf"):
+        return spec.name if not Path(spec.name).exists() else None
+    cfg = getattr(model.lm, "cfg", None)
+    if cfg is None:
+        return None
+    lora_cfg = cfg.get("lora") or {}
+    for value in (lora_cfg.get("base"), cfg.get("continue_from")):
+        value = str(value or "")
+        if value.startswith("//pretrained/"):
+            return value[len("//pretrained/"):]
+        if value.startswith("hf:") and not Path(value[3:]).exists():
+            return value[3:]
+    return None
+
+
+def dataset_summary(card: tp.Union[str, Path]) -> str:
+    """The head of a ``dataset_card.md`` (split table and notes, no plots and no source list) for a model card."""
+    lines = []
+    for line in Path(card).read_text().splitlines():
+        if line.startswith("## "):
+            break
+        if line.startswith("# ") or line.startswith("!["):
+            continue
+        lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def eval_table(report: tp.Union[str, Path]) -> str:
+    """The first table of an eval ``report.md`` (one row per model) for a model card."""
+    table: tp.List[str] = []
+    for line in Path(report).read_text().splitlines():
+        if line.startswith("|"):
+            table.append(line)
+        elif table:
+            break
+    return "\n".join(table)
+
+
+def export_transformers_spec(spec: str, out_dir: tp.Union[str, Path], audio_encoder: tp.Optional[str] = None,
+                             dataset_card: tp.Optional[str] = None, eval_report: tp.Optional[str] = None,
+                             license_id: tp.Optional[str] = None, device: str = "cpu") -> Path:
+    """Export the model named by ``spec`` (a Dora signature or any model spec) as a transformers MusicGen folder."""
+    compat.apply()
+    import lora
+
+    from . import hf
+    from .models import load_model
+
+    parsed = _resolve_spec(spec)
+    model = load_model(parsed, device=device)
+    info: tp.Dict[str, tp.Any] = {"source": spec, "name": f"MusicGen fine-tuned with genrecraft ({parsed.label})",
+                                  "base_model": _base_model_id(parsed, model)}
+    if license_id:
+        info["license"] = license_id
+    if lora.has_lora(model):
+        info["lora"] = lora.get_config(model).to_dict()
+    sources = ((dataset_card, "dataset_summary", dataset_summary), (eval_report, "eval_table", eval_table))
+    for path, key, read in sources:
+        if path:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{path} not found: pass the dataset_card.md written by python -m "
+                                        "dataset_builder / the report.md written by python -m eval compare")
+            info[key] = read(path)
+    return hf.export_transformers(model, out_dir, audio_encoder=audio_encoder, card=info)
+
+
 def main(argv: tp.Optional[tp.List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m genrecraft.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="Dora signature (as printed by dora run), //sig/<SIG>, or an xp folder")
+    parser.add_argument("run", help="Dora signature (as printed by dora run), //sig/<SIG>, or an xp folder; with "
+                                    "--format transformers also any model spec (BASE@adapter, an export, hf:...)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--format", choices=("audiocraft", "transformers"), default="audiocraft",
+                        help="audiocraft: state_dict.bin for MusicGen.get_pretrained; transformers: a folder for "
+                             "MusicgenForConditionalGeneration.from_pretrained (default: %(default)s)")
+    parser.add_argument("--audio-encoder", default=None,
+                        help="transformers: EnCodec in transformers' format (hub id or folder) when the model's codec "
+                             "is in audiocraft's format (default: facebook/encodec_32khz)")
+    parser.add_argument("--dataset-card", default=None, help="transformers: dataset_card.md to summarise in README.md")
+    parser.add_argument("--eval-report", default=None,
+                        help="transformers: eval report.md whose table goes in README.md")
+    parser.add_argument("--license", default=None, help="transformers: licence id for README.md (default: "
+                                                         "cc-by-nc-4.0, that of Meta's MusicGen weights)")
+    parser.add_argument("--push-to-hub", metavar="REPO", default=None,
+                        help="transformers: upload the folder to this hub model repo (user/name)")
+    parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if args.format == "audiocraft" and (args.push_to_hub or args.audio_encoder or args.dataset_card
+                                        or args.eval_report or args.license):
+        parser.error("--push-to-hub, --audio-encoder, --dataset-card, --eval-report and --license need "
+                     "--format transformers")
     try:
+        if args.format == "transformers":
+            out = export_transformers_spec(args.run, args.out, audio_encoder=args.audio_encoder,
+                                           dataset_card=args.dataset_card, eval_report=args.eval_report,
+                                           license_id=args.license, device=args.device)
+            print(f"exported to {out}\nload it with: MusicgenForConditionalGeneration.from_pretrained({str(out)!r})")
+            if args.push_to_hub:
+                from .hf import push_to_hub
+
+                url = push_to_hub(out, args.push_to_hub, private=args.private)
+                print(f"uploaded to https://huggingface.co/{args.push_to_hub} ({url})")
+            return 0
         out = export_run(args.run, args.out)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

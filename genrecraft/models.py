@@ -5,7 +5,8 @@
 - :func:`tiny_musicgen` builds the CPU test model of ``solver=musicgen/genrecraft_tiny`` in-process.
 - :func:`load_pretrained` loads ``facebook/musicgen-*`` (or an exported folder) with a clear error offline.
 - :func:`load_model` loads any model named by a spec (:data:`SPEC_HELP`: a Hugging Face id, an exported folder,
-  a Dora experiment, a base plus a LoRA adapter, or ``tiny:<seed>``); :func:`parse_model_spec` parses one.
+  a Dora experiment, a transformers MusicGen (``hf:``), a base plus a LoRA adapter, or ``tiny:<seed>``);
+  :func:`parse_model_spec` parses one.
 """
 
 from __future__ import annotations
@@ -243,10 +244,11 @@ SPEC_HELP = """Model specs:
   facebook/musicgen-small     a Hugging Face id (or //pretrained/<id>): downloaded once, then cached
   path/to/export              a folder with state_dict.bin (python -m genrecraft.export, python -m lora merge)
   //sig/<SIG> or path/to/xp   a Dora experiment: its best state (LoRA runs: base + best adapter)
+  hf:ID_OR_DIR                a transformers MusicGen (MusicgenForConditionalGeneration): a hub id or folder
   BASE@path/to/adapter        any spec above plus a LoRA adapter folder
   tiny[:SEED]                 the tiny CPU test model, random weights from SEED (default 0)"""
 
-SPEC_KINDS = ("pretrained", "export", "experiment", "adapter", "tiny")
+SPEC_KINDS = ("pretrained", "export", "experiment", "hf", "adapter", "tiny")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,8 +256,9 @@ class ModelSpec:
     """A parsed model spec (see :data:`SPEC_HELP`).
 
     ``kind``: ``pretrained`` (``name`` is a Hugging Face id), ``export`` (``name`` is a folder with
-    ``state_dict.bin``), ``experiment`` (``name`` is ``//sig/<SIG>`` or an xp folder), ``adapter`` (``base`` is
-    the parsed base spec, ``name`` the adapter folder) or ``tiny`` (``seed``).
+    ``state_dict.bin``), ``experiment`` (``name`` is ``//sig/<SIG>`` or an xp folder), ``hf`` (``name`` is a
+    transformers MusicGen hub id or folder), ``adapter`` (``base`` is the parsed base spec, ``name`` the adapter
+    folder) or ``tiny`` (``seed``).
     """
 
     kind: str
@@ -297,6 +300,15 @@ def parse_model_spec(spec: str) -> ModelSpec:
         return ModelSpec(kind="tiny", seed=int(seed or 0), text=text)
     if spec.startswith("//sig/"):
         return ModelSpec(kind="experiment", name=spec, text=text)
+    if spec.startswith("hf:"):
+        name = spec[len("hf:"):]
+        if not name:
+            raise ValueError(f"model spec {text!r}: write hf:<hub id> or hf:path/to/transformers-folder")
+        if Path(name).is_dir() and not (Path(name) / "config.json").is_file():
+            raise ValueError(f"model spec {text!r}: folder {name} has no config.json (a transformers MusicGen folder "
+                             "holds config.json and model.safetensors; python -m genrecraft.export ... --format "
+                             "transformers writes one)")
+        return ModelSpec(kind="hf", name=name, text=text)
     path = Path(spec)
     if path.is_dir():
         if (path / "checkpoint.th").exists():
@@ -386,4 +398,8 @@ def load_model(spec: tp.Union[str, ModelSpec], device: str = "cpu"):
         return tiny_musicgen(seed=parsed.seed, device=device)
     if parsed.kind == "experiment":
         return load_experiment(parsed.name, device=device)
+    if parsed.kind == "hf":
+        from .hf import load_hf
+
+        return load_hf(parsed.name, device=device)
     return load_pretrained(parsed.name, device=device)

@@ -94,7 +94,8 @@ class _AdapterModules(nn.Module):
 def load_base_lm_state(base: str) -> tp.Dict[str, torch.Tensor]:
     """The plain LM state dict named by ``lora.base``.
 
-    Accepted: ``//pretrained/<hf id>`` (e.g. ``//pretrained/facebook/musicgen-small``), ``//sig/<SIG>`` of a
+    Accepted: ``//pretrained/<hf id>`` (e.g. ``//pretrained/facebook/musicgen-small``), ``hf:<id or folder>`` (a
+    transformers MusicGen, converted with :mod:`genrecraft.hf`), ``//sig/<SIG>`` of a
     finished genrecraft/audiocraft run (its best state), a ``checkpoint.th`` path, or an exported folder with
     ``state_dict.bin``.
     """
@@ -103,14 +104,19 @@ def load_base_lm_state(base: str) -> tp.Dict[str, torch.Tensor]:
 
     if base.startswith("//pretrained/"):
         return loaders.load_lm_model_ckpt(base[len("//pretrained/"):])["best_state"]
+    if base.startswith("hf:"):
+        from .hf import load_hf_lm_state
+
+        return load_hf_lm_state(base[len("hf:"):])
     path = Path(base)
     if path.is_dir() and (path / "state_dict.bin").exists():
         return loaders.load_lm_model_ckpt(str(path))["best_state"]
     resolved = checkpoint.resolve_checkpoint_path(base, use_fsdp=False)
     if resolved is None or not Path(resolved).exists():
         raise ValueError(
-            f"lora.base={base!r} was not found. Use //pretrained/facebook/musicgen-small (or -medium), //sig/<SIG> of "
-            "a finished Dora run, a checkpoint.th path, or a folder exported by `python -m genrecraft.export`.")
+            f"lora.base={base!r} was not found. Use //pretrained/facebook/musicgen-small (or -medium), "
+            "hf:<id or folder> (a transformers MusicGen), //sig/<SIG> of a finished Dora run, a checkpoint.th path, "
+            "or a folder exported by `python -m genrecraft.export`.")
     from .models import load_checkpoint_weights
 
     state = load_checkpoint_weights(resolved)

@@ -12,6 +12,7 @@ from .inject import (InjectionReport, adapter_state_dict, base_state_dict, finge
                      is_merged, lora_parameters, merge, remove, same_base, unmerge)
 from .io import (AdapterMismatchError, export_merged, load_adapter, merged_state_dict, read_adapter_config,
                  save_adapter)
+from .peft_format import export_peft, import_peft, read_peft_adapter
 from .quantize import QuantizationUnavailable
 
 __all__ = [
@@ -19,5 +20,5 @@ __all__ = [
     "InjectionReport", "inject", "merge", "unmerge", "remove", "is_merged", "has_lora", "get_config",
     "adapter_state_dict", "base_state_dict", "lora_parameters", "fingerprint", "same_base",
     "save_adapter", "load_adapter", "read_adapter_config", "merged_state_dict", "export_merged",
-    "AdapterMismatchError", "QuantizationUnavailable",
+    "AdapterMismatchError", "QuantizationUnavailable", "export_peft", "import_peft", "read_peft_adapter",
 ]

@@ -103,9 +103,6 @@ def main() -> None:
         if not data["ok"]:
             raise SystemExit(data["log"])
         if args.dry_run:
-            import os
-
-            os.environ.update({k: env[k] for k in ("GENRECRAFT_WORK_DIR", "HF_HOME", "HF_HUB_OFFLINE")})
             rows = dry_run(env)
             print(json.dumps(rows, indent=1))
             print(f"dry run ok in {time.time() - started:.0f} s: every GPU run composes; nothing was measured")

@@ -41,12 +41,13 @@ MODES = {  # case -> recipe and overrides
 
 
 def environment(hub: Path, work: Path) -> dict:
+    """The runs' environment: the stand-in hub, offline, a work dir of their own. This process gets the same work
+    dir and hub (it composes the runs' configs to know their signatures)."""
     from genrecraft import standin_hub
 
-    env = dict(os.environ, **standin_hub.env(hub), GENRECRAFT_WORK_DIR=str(work), DORA_PACKAGE="genrecraft",
-               TF_CPP_MIN_LOG_LEVEL="3", MALLOC_MMAP_THRESHOLD_="131072")
-    env.pop("AUDIOCRAFT_DORA_DIR", None)
-    return env
+    os.environ.pop("AUDIOCRAFT_DORA_DIR", None)
+    os.environ.update(standin_hub.env(hub), GENRECRAFT_WORK_DIR=str(work))
+    return dict(os.environ, DORA_PACKAGE="genrecraft", TF_CPP_MIN_LOG_LEVEL="3", MALLOC_MMAP_THRESHOLD_="131072")
 
 
 def write_songs(folder: Path, seconds: float = 31.0, count: int = 5) -> Path:

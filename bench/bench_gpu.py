@@ -99,7 +99,7 @@ def main() -> None:
         hub = standin_hub.build(args.hub or tmp / "hub")
         env = environment(hub, tmp / "work")
         data = run_peak([sys.executable, "-m", "dataset_builder", write_songs(tmp), "--out", tmp / "data",
-                         "--name", "realsize", "--tagger", "none", "--split", "0.6,0.2,0.2"], env=env)
+                         "--name", "realsize", "--tagger", "none", "--split", "0.4,0.2,0.4"], env=env)
         if not data["ok"]:
             raise SystemExit(data["log"])
         if args.dry_run:

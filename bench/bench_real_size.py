@@ -83,7 +83,7 @@ def command_rows(hub: Path, tmp: Path, env: dict, hub_seconds: tp.Optional[dict]
 
     data = tmp / "data"
     case("dataset_builder", [py, "-m", "dataset_builder", write_songs(tmp), "--out", data, "--name", "realsize",
-                             "--tagger", "none", "--split", "0.6,0.2,0.2"])
+                             "--tagger", "none", "--split", "0.4,0.2,0.4"])
     from genrecraft import experiments
 
     short = ["dset=audio/realsize", *CPU, *ONE_UPDATE, "dataset.segment_duration=5"]
@@ -146,6 +146,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hub", type=Path, default=None, help="a stand-in hub folder to reuse (built if missing)")
     parser.add_argument("--skip-commands", action="store_true", help="only the 2 x 30 s training rows")
+    parser.add_argument("--skip-training", action="store_true",
+                        help="only the command rows; the training rows are kept from the last results file")
     args = parser.parse_args()
     import time
 
@@ -164,16 +166,25 @@ def main() -> None:
         env = environment(hub, tmp / "work")
         if args.skip_commands:
             run_peak([sys.executable, "-m", "dataset_builder", write_songs(tmp), "--out", tmp / "data", "--name",
-                      "realsize", "--tagger", "none", "--split", "0.6,0.2,0.2"], env=env)
+                      "realsize", "--tagger", "none", "--split", "0.4,0.2,0.4"], env=env)
             rows = []
         else:
             rows = command_rows(hub, tmp, env, hub_row)
         started = time.time()
-        rows += training_rows(env)
+        if args.skip_training:
+            import json
+
+            from bench.common import RESULTS
+
+            rows += [r for r in json.loads((RESULTS / "real_size.json").read_text())["rows"]
+                     if r["case"] in MODES]
+        else:
+            rows += training_rows(env)
     report("real_size", rows, params={"device": "cpu", "dtype": "float32", "model": "facebook/musicgen-small "
                                       "(stand-in hub: real config, random weights)", "batch": "2 x 30 s",
                                       "lora": "r 8, alpha 16, self+cross attention q,k,v,out, dropout 0.1",
-                                      "training_wall_s": round(time.time() - started, 1), **ratios(rows)})
+                                      **({} if args.skip_training else
+                                         {"training_wall_s": round(time.time() - started, 1)}), **ratios(rows)})
 
 
 if __name__ == "__main__":

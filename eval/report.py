@@ -304,11 +304,15 @@ def _spectral_stage(report, clips, manifest: Path, config: CompareConfig) -> Non
         if ref_features is None:
             ref_features = np.stack([audio_features(load_audio(f, sr), sr) for f in tqdm(
                 reference_files, desc="features (test clips)", disable=not config.progress)])
-        gen_features = np.stack([audio_features(load_audio(f, sr), sr) for f in text])
-        entry["feature_distance"] = feature_distance(gen_features, ref_features)
-        entry["feature_interval"] = stats.statistic_interval(
-            len(gen_features), lambda idx: feature_distance(gen_features[idx], ref_features),
-            n_boot=config.fad_bootstrap, confidence=config.ce.confidence, seed=config.ce.seed)
+        if len(ref_features) < 2:  # the distance is scaled by the test clips' spread, which one clip has not
+            logger.warning("feature distance skipped: the test split %s has %d clip(s), it needs at least 2",
+                           manifest, len(ref_features))
+        else:
+            gen_features = np.stack([audio_features(load_audio(f, sr), sr) for f in text])
+            entry["feature_distance"] = feature_distance(gen_features, ref_features)
+            entry["feature_interval"] = stats.statistic_interval(
+                len(gen_features), lambda idx: feature_distance(gen_features[idx], ref_features),
+                n_boot=config.fad_bootstrap, confidence=config.ce.confidence, seed=config.ce.seed)
         if "continuation" in paths:
             values = [mel_distance(load_audio(g, sr), load_audio(r, sr), sr)
                       for g, r in tqdm(list(zip(paths["continuation"], paths["reference"])),

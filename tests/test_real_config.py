@@ -104,7 +104,7 @@ def dataset(hub_env, tmp_path_factory):
     (root / "playlist.txt").write_text(f"{songs}/  genre=synthpop\n")
     out = root / "data"
     sh(sys.executable, "-m", "dataset_builder", root / "playlist.txt", "--out", out, "--name", "realcfg",
-       "--tagger", "none", "--split", "0.6,0.2,0.2", env=hub_env)
+       "--tagger", "none", "--split", "0.4,0.2,0.4", env=hub_env)
     return out
 
 

@@ -32,11 +32,12 @@ CPU = ["device=cpu", "autocast=false", "dataset.num_workers=0"]
 ONE_UPDATE = ["optim.epochs=1", "optim.updates_per_epoch=1", "schedule.cosine.warmup=0",
               "dataset.valid.num_samples=2", "dataset.evaluate.num_samples=2", "dataset.generate.num_samples=1",
               "generate.lm.gen_duration=1", "generate.lm.prompt_duration=0.5"]
-MODES = {  # case -> recipe and overrides
+MODES = {  # case -> recipe and overrides (the LoRA recipe checkpoints gradients by default)
     "full_2x30": ("genrecraft_small_full", []),
-    "lora_2x30": ("genrecraft_small_lora", []),
+    "lora_2x30": ("genrecraft_small_lora", ["transformer_lm.checkpointing=none"]),
     "lora_ckpt_2x30": ("genrecraft_small_lora", ["transformer_lm.checkpointing=torch"]),
-    "qlora4_2x30": ("genrecraft_small_lora", ["lora.quantize=4bit"]),
+    "qlora4_2x30": ("genrecraft_small_lora", ["lora.quantize=4bit", "transformer_lm.checkpointing=none"]),
+    "qlora4_ckpt_2x30": ("genrecraft_small_lora", ["lora.quantize=4bit", "transformer_lm.checkpointing=torch"]),
 }
 
 
@@ -148,6 +149,10 @@ def main() -> None:
     parser.add_argument("--skip-commands", action="store_true", help="only the 2 x 30 s training rows")
     parser.add_argument("--skip-training", action="store_true",
                         help="only the command rows; the training rows are kept from the last results file")
+    parser.add_argument("--modes", default=",".join(MODES), help="training rows to run (comma-separated)")
+    parser.add_argument("--updates", type=int, default=1,
+                        help="updates per training row (1: AdamW's state, created at the first step, is not in "
+                             "full fine-tuning's peak; 2 includes it)")
     args = parser.parse_args()
     import time
 
@@ -179,10 +184,12 @@ def main() -> None:
             rows += [r for r in json.loads((RESULTS / "real_size.json").read_text())["rows"]
                      if r["case"] in MODES]
         else:
-            rows += training_rows(env)
+            wanted = args.modes.split(",")
+            rows += training_rows(env, modes={k: v for k, v in MODES.items() if k in wanted}, updates=args.updates)
     report("real_size", rows, params={"device": "cpu", "dtype": "float32", "model": "facebook/musicgen-small "
                                       "(stand-in hub: real config, random weights)", "batch": "2 x 30 s",
                                       "lora": "r 8, alpha 16, self+cross attention q,k,v,out, dropout 0.1",
+                                      "updates_per_training_row": args.updates,
                                       **({} if args.skip_training else
                                          {"training_wall_s": round(time.time() - started, 1)}), **ratios(rows)})
 

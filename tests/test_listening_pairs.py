@@ -184,7 +184,8 @@ def test_prompts_from_the_test_split(tmp_path):
 
     empty = tmp_path / "empty" / "egs" / "test"
     empty.mkdir(parents=True)
-    (empty / "data.jsonl").write_text(json.dumps({"path": str(tmp_path / "nowhere.wav")}) + "\n")
+    (empty / "data.jsonl").write_text(json.dumps({"path": str(tmp_path / "nowhere.wav"), "duration": 1.0,
+                                                  "sample_rate": 32000}) + "\n")
     with pytest.raises(ValueError, match="--prompts"):
         pairs.sample_descriptions(tmp_path / "empty", 3)
     with pytest.raises(ValueError, match="no manifest"):

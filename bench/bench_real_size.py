@@ -111,7 +111,7 @@ def command_rows(hub: Path, tmp: Path, env: dict, hub_seconds: tp.Optional[dict]
                           "--stages", "ce", "--device", "cpu"])
     case("report", [py, "-m", "genrecraft.report", *models, "--manifest", test, "--dataset", data,
                     "--out", tmp / "report", "--clips", "2", "--seconds", "1", "--listening-prompts", "1",
-                    "--device", "cpu"])
+                    "--listening-seconds", "1", "--device", "cpu"])
     return rows
 
 

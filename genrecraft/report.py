@@ -353,6 +353,8 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
                         help="seconds per generated clip (default %(default)s)")
     parser.add_argument("--listening-prompts", type=int, default=defaults.listening_prompts,
                         help="prompts of the listening test (default %(default)s; 0: none)")
+    parser.add_argument("--listening-seconds", type=float, default=defaults.listening_seconds,
+                        help="seconds per listening-test clip (default %(default)s)")
     parser.add_argument("--style", default=None, help="the target style, named in the listening test")
     parser.add_argument("--title", default=defaults.title, help="title of the report")
     parser.add_argument("--segment-duration", type=float, default=None,
@@ -365,7 +367,8 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
 
         models = parse_models(args.models)
         config = ReportConfig(clips_per_model=args.clips, clip_seconds=args.seconds,
-                              listening_prompts=args.listening_prompts, style=args.style, title=args.title,
+                              listening_prompts=args.listening_prompts, listening_seconds=args.listening_seconds,
+                              style=args.style, title=args.title,
                               device=args.device, segment_duration=args.segment_duration)
         result = build_report(models, args.manifest, args.out, config, dataset=args.dataset)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

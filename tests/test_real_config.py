@@ -200,7 +200,8 @@ def test_eval_compare_and_report(dataset, full_sig, lora_sig, hub_env, tmp_path)
         assert report["results"][label]["ce"]["segment_duration"] == 5
     assert "vs_baseline" in report["results"]["full"]["ce"]
     sh(sys.executable, "-m", "genrecraft.report", *models, "--manifest", test, "--dataset", dataset,
-       "--out", tmp_path / "report", "--clips", "2", "--seconds", "1", "--listening-prompts", "1", env=hub_env)
+       "--out", tmp_path / "report", "--clips", "2", "--seconds", "1", "--listening-prompts", "1",
+       "--listening-seconds", "1", env=hub_env)
     assert (tmp_path / "report" / "report.html").exists()
     summary = json.loads((tmp_path / "report" / "eval" / "report.json").read_text())
     # every model's CE in windows of the same length: the shortest training segment (5 s here, not the base's 30)

@@ -2,7 +2,6 @@
 with tiny hand-made graphs, descriptions."""
 
 import json
-import os
 import shutil
 from pathlib import Path
 

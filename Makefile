@@ -45,7 +45,7 @@ $(STAMP):
 	  tar xzf $(VENV)/src/audiocraft-$(AUDIOCRAFT_VERSION).tar.gz -C $(VENV)/src; fi
 	@$(PIP) install -q --no-deps --no-build-isolation -e $(AUDIOCRAFT_SRC)
 	@$(PIP) install -q -c $(LOCK) -e '.[dev]'
-	@$(PY) -m genrecraft.compat check
+	@$(PY) -m genrecraft.core.compat check
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

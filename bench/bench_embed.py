@@ -30,7 +30,7 @@ def worker(n_clips: int, seconds: float) -> dict:
     import numpy as np
     import soundfile as sf
 
-    from eval.audio import load_audio
+    from genrecraft.core.audio import load_audio
     from eval.embeddings import embed_file, get_backend
     from genrecraft.synth import SAMPLE_RATE, SongSpec, render_song
 

@@ -33,7 +33,7 @@ def main() -> None:
         env = dict(os.environ, GENRECRAFT_WORK_DIR=str(Path(tmp) / "work"), TF_CPP_MIN_LOG_LEVEL="3",
                    MALLOC_MMAP_THRESHOLD_="131072", DORA_PACKAGE="genrecraft")
         os.environ["GENRECRAFT_WORK_DIR"] = env["GENRECRAFT_WORK_DIR"]
-        from genrecraft import paths
+        from genrecraft.core import paths
 
         specs = [SongSpec(k, "major", 100 + 5 * i, "synthpop", seed=i) for i, k in enumerate("CDEFGA")]
         write_dataset(Path(tmp) / "data", "bench_train", specs, seconds=segment + 1,

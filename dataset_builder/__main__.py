@@ -9,7 +9,11 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from genrecraft.core import cli
+
+from . import pipeline
 from .config import BuildConfig, parse_shard
+from .faults import EnvironmentFault, classify
 
 EPILOG = """playlist format (one entry per line, # comments, optional key=value tags):
   https://www.youtube.com/playlist?list=...        any URL yt-dlp supports
@@ -34,7 +38,9 @@ def _add_config_arguments(parser: argparse.ArgumentParser, skip: tp.Sequence[str
         if field.name in skip:
             continue
         flag = "--" + field.name.replace("_", "-")
-        help_text = field.metadata.get("help", "") + f" (default: {field.default!r})"
+        default = None if field.default is dataclasses.MISSING else field.default
+        default = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        help_text = field.metadata.get("help", "") + (f" (default: {default})" if default not in (None, "") else "")
         if field.type in ("bool", bool):
             parser.add_argument(flag, action="store_true", help=help_text)
         elif field.name == "split":
@@ -43,7 +49,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser, skip: tp.Sequence[str
             parser.add_argument(flag, default=None, help=help_text + "; e.g. 0/4")
         else:
             kind = {"int": int, "float": float}.get(str(field.type), str)
-            parser.add_argument(flag, type=kind, default=None, help=help_text)
+            parser.add_argument(flag, type=kind, default=None, choices=field.metadata.get("choices"), help=help_text)
 
 
 def _config_from(args: argparse.Namespace) -> BuildConfig:
@@ -63,42 +69,44 @@ def _config_from(args: argparse.Namespace) -> BuildConfig:
     return BuildConfig(**values)
 
 
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
+def merge_parser(prog: str = "python -m dataset_builder merge") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, "Join the outputs of --shard runs into one dataset.")
+    parser.add_argument("shards", nargs="+", type=Path, help="output folders of the shard runs")
+    cli.add_out(parser, type=Path, help="folder of the merged dataset")
+    return parser
+
+
+def build_parser(prog: str = "python -m dataset_builder") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, "Build a MusicGen training set from a playlist: download (yt-dlp), cut chunks, label "
+                              "them (essentia), split by song, write audiocraft manifests.", epilog=EPILOG)
+    parser.add_argument("playlist", type=Path, help="playlist file (see below)")
+    cli.add_out(parser, type=Path, help="output folder (created; reruns resume)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--force", action="store_true",
+                        help="build into a non-empty folder that is not a dataset_builder output (nothing the "
+                             "builder did not write is deleted; files with the builder's own names, items/, chunks/, "
+                             "egs/, ..., are written as usual)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="try again the songs earlier runs skipped for their own faults (dead link, cannot "
+                             "decode); faults of the machine are always tried again")
+    _add_config_arguments(parser)
+    return parser
+
+
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m dataset_builder") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from . import pipeline
-    from .faults import EnvironmentFault, classify
-
     try:
         if argv and argv[0] == "merge":
-            parser = argparse.ArgumentParser(prog="python -m dataset_builder merge",
-                                             description="Join the outputs of --shard runs into one dataset.")
-            parser.add_argument("shards", nargs="+", type=Path, help="output folders of the shard runs")
-            parser.add_argument("--out", type=Path, required=True, help="folder of the merged dataset")
-            args = parser.parse_args(argv[1:])
+            args = merge_parser(prog + " merge").parse_args(argv[1:])
             result = pipeline.merge(args.shards, args.out)
         else:
-            parser = argparse.ArgumentParser(
-                prog="python -m dataset_builder", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Build a MusicGen training set from a playlist: download (yt-dlp), cut chunks, label "
-                            "them (essentia), split by song, write audiocraft manifests.", epilog=EPILOG)
-            parser.add_argument("playlist", type=Path, help="playlist file (see below)")
-            parser.add_argument("--out", type=Path, required=True, help="output folder (created; reruns resume)")
-            parser.add_argument("--quiet", action="store_true", help="no progress bars")
-            parser.add_argument("--force", action="store_true",
-                                help="build into a non-empty folder that is not a dataset_builder output (nothing "
-                                     "the builder did not write is deleted; files with the builder's own names, "
-                                     "items/, chunks/, egs/, ..., are written as usual)")
-            parser.add_argument("--retry-failed", action="store_true",
-                                help="try again the songs earlier runs skipped for their own faults (dead link, "
-                                     "cannot decode); faults of the machine are always tried again")
-            _add_config_arguments(parser)
-            args = parser.parse_args(argv)
+            args = build_parser(prog).parse_args(argv)
             result = pipeline.build(args.playlist, args.out, _config_from(args), progress=not args.quiet,
                                     force=args.force, retry_failed=args.retry_failed)
-    except (ValueError, FileNotFoundError) as exc:
+    except cli.USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.EXIT_USER
     except KeyboardInterrupt:
         print("\ninterrupted: everything finished so far is kept; rerun the same command to resume",
               file=sys.stderr)

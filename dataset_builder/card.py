@@ -9,7 +9,7 @@ import json
 import typing as tp
 from pathlib import Path
 
-from genrecraft.atomic import write_json, write_text
+from genrecraft.core.atomic import write_json, write_text
 
 from .chunk import Chunk
 from .download import Item

@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from genrecraft.atomic import atomic_path, write_json
+from genrecraft.core.atomic import atomic_path, write_json
 
 from .dedupe import ChromaAccumulator
 from .download import Item

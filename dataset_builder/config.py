@@ -24,21 +24,25 @@ class BuildConfig:
     min_segment_ratio: float = dataclasses.field(default=0.8, metadata={
         "help": "a song's last, shorter chunk is kept if at least this fraction of a chunk (audiocraft's default)"})
     remainder: str = dataclasses.field(default="drop-short", metadata={
-        "help": f"last chunk of a song: {REMAINDER[0]} (below min_segment_ratio), keep (always), drop (never)"})
+        "choices": REMAINDER,
+        "help": f"last chunk of a song: {REMAINDER[0]} (drop it when below --min-segment-ratio), keep (always), "
+                "drop (always)"})
     silence_db: float = dataclasses.field(default=-45.0, metadata={
         "help": "chunks quieter than this RMS level (dBFS) are skipped as silent"})
-    tagger: str = dataclasses.field(default="musicnn", metadata={"help": f"genre/mood/instrument tagger: {TAGGERS}"})
-    bpm_method: str = dataclasses.field(default="degara", metadata={"help": f"tempo estimator: {BPM_METHODS}"})
+    tagger: str = dataclasses.field(default="musicnn", metadata={
+        "choices": TAGGERS, "help": "genre/mood/instrument tagger (none: tempo and key only)"})
+    bpm_method: str = dataclasses.field(default="degara", metadata={
+        "choices": BPM_METHODS, "help": "essentia's tempo estimator"})
     tempo_octave: str = dataclasses.field(default="backbeat", metadata={
-        "help": f"octave check of the tempo: {TEMPO_OCTAVE} (backbeat: halve or double it from where the snare "
+        "choices": TEMPO_OCTAVE, "help": "octave check of the tempo (backbeat: halve or double it from where the snare "
                 "falls)"})
     workers: int = dataclasses.field(default=1, metadata={"help": "parallel labelling processes"})
     split: tp.Tuple[float, float, float] = dataclasses.field(default=(0.8, 0.1, 0.1), metadata={
         "help": "train/valid/test fractions of the audio (by song, never by chunk)"})
     split_by: str = dataclasses.field(default="song", metadata={
-        "help": "keep each song (or each artist) in one split"})
+        "choices": SPLIT_BY, "help": "keep each song (or each artist) in one split"})
     dedupe: str = dataclasses.field(default="group", metadata={
-        "help": "exact and near-duplicate songs: group (same split), drop (keep one), off"})
+        "choices": DEDUPE, "help": "exact and near-duplicate songs: group (same split), drop (keep one), off"})
     near_duplicate: float = dataclasses.field(default=0.95, metadata={
         "help": "chroma similarity (0..1) above which two songs count as near-duplicates"})
     max_chunks_per_artist: int = dataclasses.field(default=0, metadata={

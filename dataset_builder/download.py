@@ -22,7 +22,7 @@ import subprocess
 import typing as tp
 from pathlib import Path
 
-from genrecraft.atomic import write_json
+from genrecraft.core.atomic import write_json
 
 from .faults import EnvironmentFault, classify, writing
 from .playlist import AUDIO_EXTENSIONS, Failure, Source

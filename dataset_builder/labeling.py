@@ -25,7 +25,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from genrecraft.atomic import write_json
+from genrecraft.core.atomic import write_json
 
 from .chunk import Chunk
 from .faults import EnvironmentFault, classify, writing

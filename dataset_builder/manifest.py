@@ -20,8 +20,8 @@ import logging
 import typing as tp
 from pathlib import Path
 
-from genrecraft import paths
-from genrecraft.atomic import write_json, write_text
+from genrecraft.core import paths
+from genrecraft.core.atomic import write_json, write_text
 
 from .chunk import Chunk
 from .download import Item

@@ -18,6 +18,8 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from genrecraft.core.atomic import write_text
+
 MARKER = ".genrecraft-dataset"
 LOCK = ".lock"
 
@@ -79,8 +81,6 @@ def claim(out: Path, force: bool = False) -> tp.Iterator[Path]:
                                  "command": _command()}) + "\n")
         handle.flush()
         if not (out / MARKER).is_file():
-            from genrecraft.atomic import write_text
-
             write_text(out / MARKER, "This folder is a genrecraft dataset_builder output; reruns resume it.\n")
         yield out
     finally:

@@ -21,6 +21,8 @@ import shutil
 import typing as tp
 from pathlib import Path
 
+from genrecraft.core.atomic import write_json
+
 from .card import write_card
 from .chunk import Chunk, chunk_all, chunking, read_done
 from .config import BuildConfig
@@ -60,8 +62,6 @@ def dataset_name(out: Path, config: BuildConfig) -> str:
 
 
 def _save_config(out: Path, config: BuildConfig) -> None:
-    from genrecraft.atomic import write_json
-
     write_json(out / "build_config.json", dataclasses.asdict(config))
 
 

@@ -14,42 +14,52 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from genrecraft.core import cli
+from genrecraft.core.atomic import write_json
+from genrecraft.core.audio import list_audio, load_audio
+from genrecraft.models import SPEC_HELP, default_device, load_model, parse_model_spec
+
+from . import stats
+from .ce import CEConfig, check_manifest, evaluate_ce
+from .embeddings import DEFAULT_BACKEND, EmbeddingUnavailableError, available_backends, get_backend
+from .fad import fad
+from .generate import GenerateConfig, generate_for_eval
+from .report import CompareConfig, compare, parse_models
+from .spectral import audio_features, feature_distance, mel_distance
+
 
 def _write_json(path: tp.Optional[str], data: tp.Any) -> None:
     if path:
-        from genrecraft.atomic import write_json
-
         write_json(path, data)
         print(f"wrote {path}")
 
 
 def _device(arg: tp.Optional[str]) -> str:
-    from genrecraft.models import default_device
-
     return arg or default_device()
 
 
 def _ce_config(args) -> "tp.Any":
-    from .ce import CEConfig
-
-    return CEConfig(sampling=args.sampling, segment_duration=args.segment_duration, batch_size=args.batch_size,
+    return CEConfig(sampling=args.sampling, segment_duration=args.segment_duration, batch_size=args.ce_batch_size,
                     num_samples=args.num_samples, group_by=tuple(g for g in args.group_by.split(",") if g),
                     bootstrap=args.bootstrap, confidence=args.confidence, bootstrap_unit=args.bootstrap_unit,
                     max_clips=args.max_clips)
 
 
 def _gen_config(args) -> "tp.Any":
-    from .generate import GenerateConfig
+    return GenerateConfig(n=args.num_clips, duration=args.duration, prompt_duration=args.prompt_duration,
+                          batch_size=args.gen_batch_size, seed=args.seed, top_k=args.top_k, top_p=args.top_p,
+                          temperature=args.temperature, cfg_coef=args.cfg_coef)
 
-    return GenerateConfig(n=args.n, duration=args.duration, prompt_duration=args.prompt_duration,
-                          batch_size=args.gen_batch_size, seed=args.seed, top_k=args.top_k, cfg_coef=args.cfg_coef)
+
+def _one_model(args) -> str:
+    if bool(args.model) == bool(args.spec):
+        raise ValueError("name exactly one model: --model SPEC")
+    return args.model or args.spec
 
 
 def cmd_ce(args) -> int:
     """Cross-entropy and perplexity of one model on a manifest (overall, per codebook, per genre/artist)."""
-    from genrecraft.models import load_model
-
-    from .ce import check_manifest, evaluate_ce
+    args.model = _one_model(args)
 
     if not Path(args.manifest).exists():
         raise FileNotFoundError(f"manifest {args.manifest} does not exist")
@@ -71,8 +81,6 @@ def cmd_ce(args) -> int:
 
 def cmd_fad(args) -> int:
     """FAD (with a bootstrap interval), KAD, optionally FAD-inf, and the outlier clips of a set vs a reference."""
-    from .fad import fad
-
     result = fad(args.evaluated, args.reference, backend=args.backend, bootstrap=args.bootstrap,
                  kad=not args.no_kad, inf=args.inf, n_outliers=args.outliers, cache=not args.no_cache)
     lo, hi = result.fad_interval
@@ -94,9 +102,6 @@ def cmd_spectral(args) -> int:
     import numpy as np
     import soundfile as sf
 
-    from . import stats
-    from .audio import list_audio, load_audio
-    from .spectral import audio_features, feature_distance, mel_distance
 
     gen, ref = list_audio(args.generated), list_audio(args.reference)
     sr = args.sample_rate or sf.info(str(gen[0])).samplerate
@@ -123,12 +128,10 @@ def cmd_spectral(args) -> int:
 
 def cmd_generate(args) -> int:
     """Generate evaluation clips of one model from a manifest's descriptions (and continuations of its clips)."""
-    from genrecraft.models import load_model, parse_model_spec
-
-    from .generate import generate_for_eval
-
-    label = args.label or parse_model_spec(args.model).label
-    paths = generate_for_eval(lambda: load_model(args.model, device=_device(args.device)), label, args.manifest,
+    (name, text), = cli.named([_one_model(args)])
+    spec = parse_model_spec(text)
+    label = name or args.label or spec.label
+    paths = generate_for_eval(lambda: load_model(spec, device=_device(args.device)), label, args.manifest,
                               args.out, _gen_config(args))
     for kind, files in paths.items():
         print(f"{kind}: {len(files)} clips in {files[0].parent}")
@@ -137,11 +140,9 @@ def cmd_generate(args) -> int:
 
 def cmd_compare(args) -> int:
     """Compare models on a test split (CE, FAD/KAD, spectral) and write report.json, report.md and plots."""
-    from .report import CompareConfig, compare, parse_models
-
-    models = parse_models(args.models)
+    models = parse_models([*args.model, *args.models])
     config = CompareConfig(ce=_ce_config(args), generate=_gen_config(args), backend=args.backend,
-                           fad_bootstrap=args.fad_bootstrap, fad_inf=args.inf,
+                           fad_bootstrap=args.bootstrap, fad_inf=args.inf,
                            stages=tuple(s for s in args.stages.split(",") if s), device=args.device)
     compare(models, args.manifest, args.out, config)
     print((Path(args.out) / "report.md").read_text())
@@ -151,8 +152,6 @@ def cmd_compare(args) -> int:
 
 def cmd_backends(args) -> int:
     """List the embedding backends and whether each can be loaded on this machine."""
-    from .embeddings import EmbeddingUnavailableError, available_backends, get_backend
-
     for name in available_backends():
         try:
             backend = get_backend(name)
@@ -163,57 +162,55 @@ def cmd_backends(args) -> int:
 
 
 def _add_ce_args(p: argparse.ArgumentParser) -> None:
-    from .ce import CEConfig
-
     d = CEConfig()
-    p.add_argument("--sampling", choices=["windows", "solver"], default=d.sampling,
-                   help="windows: every clip in consecutive windows (default); solver: audiocraft's valid loader")
-    p.add_argument("--segment-duration", type=float, default=None, help="window seconds (default: training segment)")
-    p.add_argument("--batch-size", type=int, default=None, help="windows per forward pass")
-    p.add_argument("--num-samples", type=int, default=None, help="solver sampling: number of segments")
-    p.add_argument("--group-by", default=",".join(d.group_by), help="sidecar fields to break CE down by")
-    p.add_argument("--bootstrap", type=int, default=d.bootstrap, help="bootstrap resamples (0: no intervals)")
-    p.add_argument("--confidence", type=float, default=d.confidence, help="interval level (default 0.95)")
-    p.add_argument("--bootstrap-unit", default=d.bootstrap_unit,
+    g = p.add_argument_group("cross-entropy")
+    g.add_argument("--sampling", choices=["windows", "solver"], default=d.sampling,
+                   help="windows: every clip in consecutive windows; solver: audiocraft's valid loader")
+    g.add_argument("--segment-duration", type=float, default=None,
+                   help="window seconds (default: the shortest training segment of the models)")
+    g.add_argument("--ce-batch-size", type=int, default=None, help="windows per forward pass")
+    cli.retired(g, "--batch-size", to="--ce-batch-size", type=int)
+    g.add_argument("--num-samples", type=int, default=None, help="solver sampling: number of segments")
+    g.add_argument("--group-by", default=",".join(d.group_by), help="sidecar fields to break CE down by")
+    g.add_argument("--bootstrap", type=int, default=d.bootstrap, help="bootstrap resamples for intervals (0: none)")
+    cli.retired(g, "--fad-bootstrap", to="--bootstrap", type=int)
+    g.add_argument("--confidence", type=float, default=d.confidence, help="interval level")
+    g.add_argument("--bootstrap-unit", default=d.bootstrap_unit,
                    help="'clip' or a sidecar field such as 'title' (resample whole songs)")
-    p.add_argument("--max-clips", type=int, default=None, help="only the first N clips")
+    g.add_argument("--max-clips", type=int, default=None, help="only the first N clips")
 
 
 def _add_gen_args(p: argparse.ArgumentParser) -> None:
-    from .generate import GenerateConfig
-
     d = GenerateConfig()
-    p.add_argument("-n", type=int, default=d.n, help=f"clips per model (default {d.n})")
-    p.add_argument("--duration", type=float, default=d.duration, help="seconds per clip")
-    p.add_argument("--prompt-duration", type=float, default=d.prompt_duration,
+    g = p.add_argument_group("generation")
+    cli.add_num_clips(g, d.n, help="clips per model (cycling over the manifest's descriptions)")
+    cli.retired(g, "-n", to="--num-clips", type=int)
+    cli.add_duration(g, d.duration)
+    g.add_argument("--prompt-duration", type=float, default=d.prompt_duration,
                    help="seconds of real audio prompting each continuation (0: none)")
-    p.add_argument("--gen-batch-size", type=int, default=d.batch_size, help="clips generated together")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the first batch")
-    p.add_argument("--top-k", type=int, default=d.top_k, help="top-k sampling")
-    p.add_argument("--cfg-coef", type=float, default=d.cfg_coef, help="classifier-free guidance")
+    g.add_argument("--gen-batch-size", type=int, default=d.batch_size, help="clips generated together")
+    cli.add_seed(g, d.seed, help="seed of the first batch")
+    cli.add_sampling(p, d)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from genrecraft.models import SPEC_HELP
-
-    from .embeddings import DEFAULT_BACKEND, available_backends
-
-    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__, epilog=SPEC_HELP,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Fill ``parser`` (``python -m eval`` or ``genrecraft eval``) with the eval subcommands."""
+    cli.parser(parser.prog, __doc__, epilog=SPEC_HELP, into=parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=func.__doc__, description=func.__doc__, epilog=SPEC_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(name, help=cli.plain(func.__doc__).split("\n")[0])
+        cli.parser("", func.__doc__, epilog=SPEC_HELP, into=p)
         p.set_defaults(func=func)
         return p
 
-    backend_help = f"embedding backend: {', '.join(available_backends())}, optionally name:arg (default {DEFAULT_BACKEND})"
+    backend_help = f"embedding backend: {', '.join(available_backends())}, optionally name:arg"
     p = add("ce", cmd_ce)
-    p.add_argument("model", help="model spec")
+    cli.add_model(p, required=False)
+    p.add_argument("spec", nargs="?", help=argparse.SUPPRESS)  # the earlier positional form
     p.add_argument("--manifest", required=True, help="test manifest (data.jsonl or its folder)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    p.add_argument("--out", help="write the full result as JSON here")
+    cli.add_device(p)
+    cli.add_out(p, required=False, help="write the full result as JSON here")
     _add_ce_args(p)
 
     p = add("fad", cmd_fad)
@@ -225,51 +222,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-kad", action="store_true", help="skip KAD")
     p.add_argument("--outliers", type=int, default=10, help="list the N clips with the largest per-clip FD")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    p.add_argument("--out", help="write the result as JSON here")
+    cli.add_out(p, required=False, help="write the result as JSON here")
 
     p = add("spectral", cmd_spectral)
     p.add_argument("generated", help="generated clips (folder, manifest or list)")
     p.add_argument("reference", help="reference clips; files with the same name are paired for the mel distance")
     p.add_argument("--sample-rate", type=int, default=None, help="analysis rate (default: the first file's)")
-    p.add_argument("--out", help="write the result as JSON here")
+    cli.add_out(p, required=False, help="write the result as JSON here")
 
     p = add("generate", cmd_generate)
-    p.add_argument("model", help="model spec")
+    cli.add_model(p, required=False, help="the model (a model spec: see below), named NAME=SPEC or after the spec")
+    p.add_argument("spec", nargs="?", help=argparse.SUPPRESS)  # the earlier positional form
+    p.add_argument("--label", default=None, help=argparse.SUPPRESS)  # the earlier way to name it
     p.add_argument("--manifest", required=True, help="manifest whose descriptions (and clips) prompt the model")
-    p.add_argument("--out", required=True, help="output folder (clips go to <out>/<label>/...)")
-    p.add_argument("--label", default=None, help="folder name for this model (default: from the spec)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    cli.add_out(p, help="output folder (clips go to <out>/<name>/...)")
+    cli.add_device(p)
     _add_gen_args(p)
 
     p = add("compare", cmd_compare)
-    p.add_argument("models", nargs="+", help="label=spec, e.g. base=facebook/musicgen-small (first: baseline)")
+    cli.add_models(p, required=False, help="a model to compare, repeatable: NAME=SPEC (the first is the baseline)")
+    p.add_argument("models", nargs="*", help=argparse.SUPPRESS)  # the earlier positional NAME=SPEC form
     p.add_argument("--manifest", required=True, help="test manifest (data.jsonl or its folder)")
-    p.add_argument("--out", required=True, help="report folder")
+    cli.add_out(p, help="report folder")
     p.add_argument("--backend", default=DEFAULT_BACKEND, help=backend_help)
-    p.add_argument("--fad-bootstrap", type=int, default=200, help="bootstrap resamples for FAD/KAD/spectral")
     p.add_argument("--inf", action="store_true", help="also FAD-inf")
     p.add_argument("--stages", default="ce,generate,fad,spectral", help="stages to run (comma-separated)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    cli.add_device(p)
     _add_ce_args(p)
     _add_gen_args(p)
 
     add("backends", cmd_backends)
+
+
+def build_parser(prog: str = "python -m eval") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__)
+    configure(parser)
     return parser
 
 
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m eval") -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from genrecraft.models import ModelUnavailableError
-
-    from .embeddings import EmbeddingUnavailableError
-
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, ModelUnavailableError, EmbeddingUnavailableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return cli.run(args.func, args)
 
 
 if __name__ == "__main__":

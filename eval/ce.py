@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrecraft.core import compat
+from genrecraft.core.audio import _manifest_file, read_manifest
 from genrecraft.models import training_segment
 
 from . import stats
@@ -405,8 +407,6 @@ def check_manifest(manifest: tp.Union[str, Path]) -> int:
     """Raise ValueError naming the file and line of the first bad entry of ``manifest`` (not JSON, a missing
     field, a wrong type, audio that does not exist) or an empty manifest; returns the number of entries.
     audiocraft's own loader would fail on these with a traceback, or later, in the middle of a run."""
-    from .audio import _manifest_file, read_manifest
-
     entries = read_manifest(manifest)
     file = _manifest_file(Path(manifest))
     numbered = [n for n, line in enumerate(Path(file).read_text(encoding="utf-8").splitlines(), start=1)
@@ -427,8 +427,6 @@ def evaluate_ce(model, manifest: tp.Union[str, Path], config: tp.Optional[CEConf
     model's rate. Returns a :class:`CEResult`.
     """
     import torch
-
-    from genrecraft import compat
 
     compat.apply()
     config = config or CEConfig()

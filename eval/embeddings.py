@@ -41,12 +41,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import file_digest, load_audio
+from dataset_builder.label.musicnn import MUSICNN_WHEEL_SHA256, MusicnnModel
+from genrecraft.core import compat, paths
+from genrecraft.core.atomic import atomic_path
+from genrecraft.core.audio import file_digest, load_audio
+from genrecraft.core.errors import ModelFilesError, UserError
 
 logger = logging.getLogger(__name__)
 
 
-class EmbeddingUnavailableError(RuntimeError):
+class EmbeddingUnavailableError(UserError, RuntimeError):
     """The weights of an embedding model are not on this machine and cannot be downloaded."""
 
 
@@ -92,8 +96,6 @@ def _fingerprint_module(module) -> str:
 
 def models_dir() -> Path:
     """Where downloaded or hand-placed embedding weights live: ``<cache dir>/models``."""
-    from genrecraft import paths
-
     return paths.cache_dir() / "models"
 
 
@@ -101,8 +103,6 @@ def _download(url: str, target: Path, what: str, help_text: str) -> Path:
     """Fetch ``url`` to ``target`` once (atomically); a clear error when it cannot."""
     import urllib.error
     import urllib.request
-
-    from genrecraft.atomic import atomic_path
 
     if target.is_file():
         return target
@@ -143,13 +143,6 @@ class MusicnnBackend(EmbeddingBackend):
     dim = 200
 
     def __init__(self, model: str = "MSD_musicnn", patch_hop: int = 93):
-        try:
-            from dataset_builder.label.musicnn import MUSICNN_WHEEL_SHA256, ModelFilesError, MusicnnModel
-        except ImportError as exc:
-            raise EmbeddingUnavailableError(
-                "the musicnn embedding needs the dataset builder's musicnn model "
-                f"(dataset_builder.label.musicnn), which could not be imported: {exc}. Install genrecraft with "
-                "its dataset builder (make venv).") from exc
         try:
             self.model = MusicnnModel(name=model, patch_hop=patch_hop)
         except ModelFilesError as exc:
@@ -291,8 +284,6 @@ class EncodecBackend(EmbeddingBackend):
     name = "encodec"
 
     def __init__(self, checkpoint: tp.Union[str, tp.Any] = ENCODEC_32K, device: str = "cpu"):
-        from genrecraft import compat
-
         compat.apply()
         if isinstance(checkpoint, str):
             from audiocraft.solvers.compression import CompressionSolver
@@ -372,16 +363,12 @@ def get_backend(spec: tp.Union[str, EmbeddingBackend] = DEFAULT_BACKEND) -> Embe
 
 
 def cache_path(backend: EmbeddingBackend, digest: str) -> Path:
-    from genrecraft import paths
-
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", backend.cache_id)
     return paths.cache_dir() / "embeddings" / safe / digest[:2] / f"{digest}.npy"
 
 
 def embed_file(backend: EmbeddingBackend, path: tp.Union[str, Path], cache: bool = True) -> np.ndarray:
     """Embedding frames [frames, dim] of one audio file, from the cache when this content was seen before."""
-    from genrecraft.atomic import atomic_path
-
     target = cache_path(backend, file_digest(path)) if cache else None
     if target is not None and target.is_file():
         try:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from genrecraft.core.audio import list_audio
+
 from . import frechet, stats
-from .audio import list_audio
 from .embeddings import DEFAULT_BACKEND, EmbeddingBackend, embed_files, get_backend
 
 logger = logging.getLogger(__name__)

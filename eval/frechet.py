@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrecraft.core.atomic import atomic_path
+
 logger = logging.getLogger(__name__)
 
 ArrayLike = tp.Union[np.ndarray, tp.Sequence[tp.Sequence[float]]]
@@ -72,8 +74,6 @@ class GaussianStats:
 
     def save(self, path: tp.Union[str, Path]) -> Path:
         """Write ``mu``, ``sigma`` and ``n`` to an ``.npz`` file (atomically)."""
-        from genrecraft.atomic import atomic_path
-
         path = Path(path)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:

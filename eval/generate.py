@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_audio, read_manifest
+from genrecraft.core.atomic import atomic_path, write_text
+from genrecraft.core.audio import load_audio, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +99,6 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Write mono or [C, T] float audio as a float WAV, atomically."""
     import soundfile as sf
 
-    from genrecraft.atomic import atomic_path
-
     audio = np.asarray(audio, dtype=np.float32)
     data = audio.T if audio.ndim == 2 else audio
     with atomic_path(path) as tmp:
@@ -119,8 +118,6 @@ def generate_for_eval(model, label: str, manifest: tp.Union[str, Path], out_dir:
     (called only if something is left to generate)."""
     import torch
     from tqdm import tqdm
-
-    from genrecraft.atomic import write_text
 
     config = config or GenerateConfig()
     if not label or "/" in label or label in ("reference", "prompts.jsonl"):

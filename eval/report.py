@@ -28,16 +28,24 @@ import hashlib
 import json
 import logging
 import math
-import re
 import typing as tp
 from pathlib import Path
 
 import numpy as np
 
+from genrecraft.core import cli, compat
+from genrecraft.core.atomic import write_json, write_text
+from genrecraft.core.audio import list_audio, load_audio
+from genrecraft.curves import plot_training_curves
+from genrecraft.models import (codec_fingerprint, default_device, load_model, model_config, parse_model_spec,
+                               training_segment)
+
 from . import stats
 from .ce import CEConfig, CEResult, evaluate_ce, paired_difference
-from .embeddings import DEFAULT_BACKEND
+from .embeddings import DEFAULT_BACKEND, embed_files, get_backend
+from .fad import fad_from_embeddings
 from .generate import GenerateConfig, generate_for_eval
+from .spectral import audio_features, feature_distance, mel_distance
 
 logger = logging.getLogger(__name__)
 
@@ -74,22 +82,14 @@ class CompareConfig:
 
 
 def parse_models(args: tp.Sequence[str]) -> tp.Dict[str, str]:
-    """``label=spec`` (or a bare spec, labelled by :attr:`genrecraft.models.ModelSpec.label`) -> {label: spec}."""
-    from genrecraft.models import parse_model_spec
-
+    """``NAME=SPEC`` (or a bare spec, named by :attr:`genrecraft.models.ModelSpec.label`) -> {name: spec}."""
     out: tp.Dict[str, str] = {}
-    for arg in args:
-        match = re.fullmatch(r"([A-Za-z0-9_.+-]+)=(.+)", arg)
-        label, spec = (match.group(1), match.group(2)) if match else (None, arg)
-        parsed = parse_model_spec(spec)
-        label = label or parsed.label
-        if label in out:
-            raise ValueError(f"two models are labelled {label!r}: name them, e.g. base={spec}")
-        if label in ("reference", REAL_LABEL):
-            raise ValueError(f"label {label!r} is reserved: choose another")
+    for name, spec in cli.named(args):
+        label = name or parse_model_spec(spec).label
+        cli.check_names([*out, label], reserved=("reference", REAL_LABEL))
         out[label] = spec
     if not out:
-        raise ValueError("no models to compare: pass label=spec arguments, e.g. base=facebook/musicgen-small")
+        raise ValueError("no models to compare: pass --model NAME=SPEC, e.g. --model base=facebook/musicgen-small")
     return out
 
 
@@ -104,8 +104,6 @@ def _settings(config: tp.Any) -> tp.Dict[str, tp.Any]:
 
 
 def _check_generation_settings(out_dir: Path, manifest: Path, config: GenerateConfig) -> None:
-    from genrecraft.atomic import write_json
-
     settings = {"manifest": str(manifest.resolve()), "generate": _settings(config)}
     path = out_dir / "generated" / "settings.json"
     if path.exists():
@@ -118,8 +116,6 @@ def _check_generation_settings(out_dir: Path, manifest: Path, config: GenerateCo
 
 
 def _check_model_folder(folder: Path, spec: str) -> None:
-    from genrecraft.atomic import write_json
-
     path = folder / "model.json"
     if path.exists():
         old = json.loads(path.read_text()).get("spec")
@@ -133,9 +129,6 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
             config: tp.Optional[CompareConfig] = None) -> tp.Dict[str, tp.Any]:
     """Run the comparison (see the module docstring) and write the report; returns ``report.json``'s content.
     The first model is the baseline that the others are compared with."""
-    from genrecraft import compat
-    from genrecraft.atomic import write_json
-    from genrecraft.models import codec_fingerprint, default_device, load_model, parse_model_spec
 
     compat.apply()
     config = config or CompareConfig()
@@ -208,7 +201,6 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
                 report["curves"][label] = [str(p) for p in _training_curves(parsed.name, out_dir / "curves" / label)]
     report["plots"] = [str(p) for p in plot_report(report, out_dir / "plots")]
     write_json(out_dir / "report.json", report)
-    from genrecraft.atomic import write_text
 
     write_text(out_dir / "report.md", markdown_report(report))
     return report
@@ -219,7 +211,6 @@ def equal_ce_windows(models: tp.Mapping[str, str], config: CompareConfig) -> Com
     of the models (a model trained on 5 s windows is not scored on 30 s while its base is)."""
     if "ce" not in config.stages or config.ce.segment_duration is not None:
         return config
-    from genrecraft.models import model_config, training_segment
 
     segments = {label: training_segment(model_config(spec)) for label, spec in models.items()}
     shortest = min(segments.values())
@@ -254,11 +245,6 @@ def _free_memory() -> None:
 
 def _training_curves(run: str, out_dir: Path) -> tp.List[Path]:
     try:
-        from genrecraft.curves import plot_training_curves
-    except ImportError:
-        logger.warning("genrecraft.curves is not available: no training curves")
-        return []
-    try:
         return plot_training_curves(run, out_dir)
     except (ValueError, OSError) as exc:
         logger.warning("No training curves for %s: %s", run, exc)
@@ -266,9 +252,6 @@ def _training_curves(run: str, out_dir: Path) -> tp.List[Path]:
 
 
 def _fad_stage(report, clips, manifest: Path, config: CompareConfig) -> None:
-    from .audio import list_audio
-    from .embeddings import embed_files, get_backend
-    from .fad import fad_from_embeddings
 
     backend = get_backend(config.backend)
     reference_files = list_audio(manifest)
@@ -289,8 +272,6 @@ def _fad_stage(report, clips, manifest: Path, config: CompareConfig) -> None:
 def _spectral_stage(report, clips, manifest: Path, config: CompareConfig) -> None:
     from tqdm import tqdm
 
-    from .audio import list_audio, load_audio
-    from .spectral import audio_features, feature_distance, mel_distance
 
     sr = None
     reference_files = list_audio(manifest)

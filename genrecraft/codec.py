@@ -24,7 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compat
+from genrecraft.core.audio import load_audio
+
+from .builders import debug_codec_config
+from .core import compat
+from .core.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +48,6 @@ def fit_debug_codec(files: tp.Sequence[tp.Union[str, Path]], out_file: tp.Union[
     from audiocraft.models import builders
     from tqdm import tqdm
 
-    from .atomic import atomic_path
-    from .models import _debug_codec_config
-
-    from eval.audio import load_audio
 
     if not files:
         raise ValueError("fit_debug_codec needs audio files to fit the codebooks to")
@@ -83,7 +83,7 @@ def fit_debug_codec(files: tp.Sequence[tp.Union[str, Path]], out_file: tp.Union[
     with torch.no_grad():
         codes = codec.quantizer.vq.encode(data.T[None])  # [n_q, 1, frames]
     used = [int(torch.unique(c).numel()) for c in codes[:, 0]]
-    cfg = _debug_codec_config(sample_rate)
+    cfg = debug_codec_config(sample_rate)
     out_file = Path(out_file)
     with atomic_path(out_file) as tmp:
         torch.save({"xp.cfg": cfg, "best_state": {"model": codec.state_dict()},
@@ -100,8 +100,6 @@ def codes_in_use(checkpoint: tp.Union[str, Path], files: tp.Sequence[tp.Union[st
     compat.apply()
     import torch
     from audiocraft.solvers.compression import CompressionSolver
-
-    from eval.audio import load_audio
 
     codec = CompressionSolver.model_from_checkpoint(str(checkpoint))
     seen: tp.List[set] = []

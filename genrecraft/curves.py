@@ -16,13 +16,14 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from .core import cli
+from .models import _xp_folder
+
 _STEP_LINE = re.compile(r"Train \| Epoch (\d+) \| (\d+)/(\d+) \|(.*)")
 _METRIC = re.compile(r"\b(ce|ppl) ([0-9.eE+-]+)")
 
 
 def _folder(run: tp.Union[str, Path]) -> Path:
-    from .models import _xp_folder
-
     path = Path(run)
     if (path / "history.json").exists():
         return path
@@ -128,25 +129,27 @@ def plot_valid_comparison(runs: tp.Mapping[str, tp.Union[str, Path]], out_file: 
     return out_file
 
 
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genrecraft.curves", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m genrecraft.curves") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__)
     parser.add_argument("runs", nargs="+", help="Dora signatures or xp folders")
-    parser.add_argument("--out", help="output folder (default: <xp>/curves for each run)")
-    args = parser.parse_args(argv)
-    try:
-        written = []
-        for run in args.runs:
-            written += plot_training_curves(run, args.out)
-        if len(args.runs) > 1:
-            target = Path(args.out or ".") / "compare_valid_ce.png"
-            written.append(plot_valid_comparison({str(r): r for r in args.runs}, target))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    cli.add_out(parser, required=False, help="output folder (default: <xp>/curves for each run)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    written = []
+    for run_name in args.runs:
+        written += plot_training_curves(run_name, args.out)
+    if len(args.runs) > 1:
+        target = Path(args.out or ".") / "compare_valid_ce.png"
+        written.append(plot_valid_comparison({str(r): r for r in args.runs}, target))
     for path in written:
         print(path)
     return 0
+
+
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m genrecraft.curves") -> int:
+    return cli.run(run, build_parser(prog).parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,12 @@ import time
 import typing as tp
 from pathlib import Path
 
-from . import experiments, paths
+from genrecraft.core.audio import list_audio
+
+from . import experiments
+from .codec import fit_debug_codec
+from .core import cli, paths
+from .report import evaluate_demo, summary_lines, write_report
 from .synth import SongSpec, render_song
 
 PITCHES = ("C", "G", "D", "A", "E", "F", "Bb", "Eb", "B", "F#", "Ab", "C#")
@@ -193,10 +198,6 @@ def _train(argv: tp.List[str], log: Path, label: str, epochs: int):
 def fit_codec(config: DemoConfig) -> Path:
     """The demo's audio codec: audiocraft's debug EnCodec with codebooks fitted to both styles' training audio
     (see :mod:`genrecraft.codec`); written once to ``out/codec/checkpoint.th``."""
-    from eval.audio import list_audio
-
-    from .codec import fit_debug_codec
-
     path = config.out.resolve() / "codec" / "checkpoint.th"
     if not path.exists():
         files = [f for style in STYLES for f in list_audio(config.out / "data" / f"style_{style}" / "egs" / "train")]
@@ -257,7 +258,6 @@ def run_demo(config: DemoConfig) -> Path:
                     f"{base_url}/{name}  artist=\"{artist}\"\n" for name, artist in corpus[style]))
                 build_dataset(playlist, out / "data" / f"style_{style}", f"genrecraft_demo_{style}", config)
     runs = train_models(config, logs)
-    from .report import evaluate_demo, summary_lines, write_report
 
     with Stage(5, "Evaluating base vs full fine-tuning vs LoRA on style B's test split, making listening pairs"):
         evaluation = evaluate_demo(runs, out, config)
@@ -270,15 +270,18 @@ def run_demo(config: DemoConfig) -> Path:
     return written["report"]
 
 
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    """Run genrecraft end to end offline on a built-in corpus (CPU, about 6 minutes)."""
-    parser = argparse.ArgumentParser(prog="python -m genrecraft.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m genrecraft.demo") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__)
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <work dir>/demo; work dir: $GENRECRAFT_WORK_DIR or "
                              "~/.local/share/genrecraft)")
     parser.add_argument("--quick", action="store_true", help="a smaller setting (what CI runs), ~2 minutes")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m genrecraft.demo") -> int:
+    """Run genrecraft end to end offline on a built-in corpus (CPU, about 6 minutes)."""
+    args = build_parser(prog).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # audiocraft warns "Dora directory: ..." each time an experiment is looked up; the stages print where things are
     logging.getLogger("audiocraft.environment").setLevel(logging.ERROR)

@@ -17,10 +17,11 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from . import compat
+from .core import compat
+from .core.errors import UserError
 
 
-class ExperimentError(RuntimeError):
+class ExperimentError(UserError, RuntimeError):
     """A Dora run exited with an error."""
 
 

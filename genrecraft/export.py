@@ -25,17 +25,48 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from . import compat
+import lora
+
+from . import __version__, hf
+from .builders import exportable_config_yaml, write_compression_package
+from .core import cli, compat
+from .core.atomic import atomic_path, write_json
+from .models import SPEC_HELP, ModelSpec, _xp_folder, load_experiment, load_model, parse_model_spec
+
+
+def export_merged(model, out_dir: tp.Union[str, Path], extra_info: tp.Optional[dict] = None) -> Path:
+    """Export the LM with adapters merged in audiocraft's format, loadable by plain ``MusicGen.get_pretrained(out_dir)``.
+
+    Writes ``state_dict.bin`` (``best_state``, ``xp.cfg``, ``version``, ``exported``), ``compression_state_dict.bin``
+    and ``genrecraft.json`` (provenance: toolkit version, LoRA config). The LM must carry its config as ``lm.cfg``
+    (audiocraft's loaders and genrecraft's builders set it).
+    """
+    import audiocraft
+    import torch
+
+    lm = lora.get_lm(model)
+    cfg = getattr(lm, "cfg", None)
+    if cfg is None:
+        raise ValueError("this LM has no .cfg (its audiocraft config); build it with genrecraft.models or load it with "
+                         "MusicGen.get_pretrained, which set it")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.to("cpu") for k, v in lora.merged_state_dict(lm).items()}
+    with atomic_path(out_dir / "state_dict.bin") as tmp:
+        torch.save({"best_state": state, "xp.cfg": exportable_config_yaml(cfg), "version": audiocraft.__version__,
+                    "exported": True}, tmp)
+    write_compression_package(cfg.compression_model_checkpoint, out_dir / "compression_state_dict.bin",
+                              sample_rate=int(cfg.sample_rate))
+    info = {"genrecraft_version": __version__, "merged_lora": lora.get_config(lm).to_dict() if lora.has_lora(lm) else None}
+    info.update(extra_info or {})
+    write_json(out_dir / "genrecraft.json", info)
+    return out_dir
 
 
 def export_run(sig_or_folder: str, out_dir: tp.Union[str, Path]) -> Path:
     """Export the best state of a Dora run (full fine-tuning or LoRA) to ``out_dir``; returns it."""
     compat.apply()
     import json
-
-    import lora
-
-    from .models import _xp_folder, load_experiment
 
     folder = _xp_folder(sig_or_folder)
     model = load_experiment(str(folder))
@@ -55,14 +86,12 @@ def export_run(sig_or_folder: str, out_dir: tp.Union[str, Path]) -> Path:
         if (out_dir / "adapter").exists():
             shutil.rmtree(out_dir / "adapter")
         staging.rename(out_dir / "adapter")
-    lora.export_merged(model, out_dir, extra_info=info)
+    export_merged(model, out_dir, extra_info=info)
     return out_dir
 
 
 def _resolve_spec(text: str):
     """A model spec, where a bare Dora signature counts as ``//sig/<SIG>``."""
-    from .models import ModelSpec, _xp_folder, parse_model_spec
-
     try:
         return parse_model_spec(text)
     except ValueError:
@@ -120,11 +149,6 @@ def export_transformers_spec(spec: str, out_dir: tp.Union[str, Path], audio_enco
                              license_id: tp.Optional[str] = None, device: str = "cpu") -> Path:
     """Export the model named by ``spec`` (a Dora signature or any model spec) as a transformers MusicGen folder."""
     compat.apply()
-    import lora
-
-    from . import hf
-    from .models import load_model
-
     parsed = _resolve_spec(spec)
     model = load_model(parsed, device=device)
     info: tp.Dict[str, tp.Any] = {"source": spec, "name": f"MusicGen fine-tuned with genrecraft ({parsed.label})",
@@ -143,50 +167,50 @@ def export_transformers_spec(spec: str, out_dir: tp.Union[str, Path], audio_enco
     return hf.export_transformers(model, out_dir, audio_encoder=audio_encoder, card=info)
 
 
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m genrecraft.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m genrecraft.export") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__, epilog=SPEC_HELP)
     parser.add_argument("run", help="Dora signature (as printed by dora run), //sig/<SIG>, or an xp folder; with "
                                     "--format transformers also any model spec (BASE@adapter, an export, hf:...)")
-    parser.add_argument("--out", required=True, help="output folder")
+    cli.add_out(parser, help="output folder")
     parser.add_argument("--format", choices=("audiocraft", "transformers"), default="audiocraft",
                         help="audiocraft: state_dict.bin for MusicGen.get_pretrained; transformers: a folder for "
-                             "MusicgenForConditionalGeneration.from_pretrained (default: %(default)s)")
-    parser.add_argument("--audio-encoder", default=None,
-                        help="transformers: EnCodec in transformers' format (hub id or folder) when the model's codec "
-                             "is in audiocraft's format (default: facebook/encodec_32khz)")
-    parser.add_argument("--dataset-card", default=None, help="transformers: dataset_card.md to summarise in README.md")
-    parser.add_argument("--eval-report", default=None,
-                        help="transformers: eval report.md whose table goes in README.md")
-    parser.add_argument("--license", default=None, help="transformers: licence id for README.md (default: "
-                                                         "cc-by-nc-4.0, that of Meta's MusicGen weights)")
-    parser.add_argument("--push-to-hub", metavar="REPO", default=None,
-                        help="transformers: upload the folder to this hub model repo (user/name)")
-    parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
+                             "MusicgenForConditionalGeneration.from_pretrained")
+    hub = parser.add_argument_group("with --format transformers")
+    hub.add_argument("--audio-encoder", default=None,
+                     help="EnCodec in transformers' format (hub id or folder) when the model's codec is in "
+                          "audiocraft's format (default: facebook/encodec_32khz)")
+    hub.add_argument("--dataset-card", default=None, help="dataset_card.md to summarise in README.md")
+    hub.add_argument("--eval-report", default=None, help="eval report.md whose table goes in README.md")
+    hub.add_argument("--license", default=None, help="licence id for README.md (default: cc-by-nc-4.0, that of "
+                                                     "Meta's MusicGen weights)")
+    hub.add_argument("--push-to-hub", metavar="REPO", default=None,
+                     help="upload the folder to this hub model repo (user/name)")
+    hub.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
+    cli.add_device(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     if args.format == "audiocraft" and (args.push_to_hub or args.audio_encoder or args.dataset_card
                                         or args.eval_report or args.license):
-        parser.error("--push-to-hub, --audio-encoder, --dataset-card, --eval-report and --license need "
-                     "--format transformers")
-    try:
-        if args.format == "transformers":
-            out = export_transformers_spec(args.run, args.out, audio_encoder=args.audio_encoder,
-                                           dataset_card=args.dataset_card, eval_report=args.eval_report,
-                                           license_id=args.license, device=args.device)
-            print(f"exported to {out}\nload it with: MusicgenForConditionalGeneration.from_pretrained({str(out)!r})")
-            if args.push_to_hub:
-                from .hf import push_to_hub
-
-                url = push_to_hub(out, args.push_to_hub, private=args.private)
-                print(f"uploaded to https://huggingface.co/{args.push_to_hub} ({url})")
-            return 0
-        out = export_run(args.run, args.out)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise ValueError("--push-to-hub, --audio-encoder, --dataset-card, --eval-report and --license need "
+                         "--format transformers")
+    if args.format == "transformers":
+        out = export_transformers_spec(args.run, args.out, audio_encoder=args.audio_encoder,
+                                       dataset_card=args.dataset_card, eval_report=args.eval_report,
+                                       license_id=args.license, device=args.device or "cpu")
+        print(f"exported to {out}\nload it with: MusicgenForConditionalGeneration.from_pretrained({str(out)!r})")
+        if args.push_to_hub:
+            url = hf.push_to_hub(out, args.push_to_hub, private=args.private)
+            print(f"uploaded to https://huggingface.co/{args.push_to_hub} ({url})")
+        return 0
+    out = export_run(args.run, args.out)
     print(f"exported to {out}\nload it with: MusicGen.get_pretrained({str(out)!r})")
     return 0
+
+
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m genrecraft.export") -> int:
+    return cli.run(run, build_parser(prog).parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Compose audiocraft configs and build MusicGen models, real or tiny.
+"""Model specs and loading: every way genrecraft names a MusicGen, and the one function that loads them.
 
-- :func:`compose` composes a config the way ``dora -P genrecraft run`` does (audiocraft's tree, then
-  ``audiocraft_configs/``, then the user's config folder), without running anything.
-- :func:`tiny_musicgen` builds the CPU test model of ``solver=musicgen/genrecraft_tiny`` in-process.
+Builders (config composition, the tiny CPU model, codec packages) are one layer down in
+:mod:`genrecraft.builders`; the names used everywhere are re-exported here.
+
 - :func:`load_pretrained` loads ``facebook/musicgen-*`` (or an exported folder) with a clear error offline.
 - :func:`load_model` loads any model named by a spec (:data:`SPEC_HELP`: a Hugging Face id, an exported folder,
   a Dora experiment, a transformers MusicGen (``hf:``), a base plus a LoRA adapter, or ``tiny:<seed>``);
@@ -15,58 +15,16 @@ import dataclasses
 import typing as tp
 from pathlib import Path
 
-from . import compat
+import lora
 
-TINY_SOLVER = "musicgen/genrecraft_tiny"
-
-
-def compose(overrides: tp.Sequence[str] = ()) -> tp.Any:
-    """Compose audiocraft's ``config.yaml`` with Hydra overrides, e.g. ``["solver=musicgen/genrecraft_tiny"]``.
-
-    Returns an OmegaConf ``DictConfig``, resolved as far as Hydra resolves it.
-    """
-    compat.apply()
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    if GlobalHydra.instance().is_initialized():
-        # Inside a running Dora/Hydra job: reuse its search path rather than fail.
-        return hydra_compose("config", overrides=list(overrides))
-    with initialize_config_dir(config_dir=str(compat.audiocraft_config_dir()), version_base="1.1",
-                               job_name="genrecraft"):
-        return hydra_compose("config", overrides=list(overrides))
+from . import hf
+from .builders import (MIN_EXPORT_SEGMENT_DURATION, TINY_SOLVER, build_lm, compose, load_checkpoint_weights,
+                       tiny_musicgen)
+from .core import compat, paths
+from .core.errors import UserError
 
 
-def build_lm(cfg: tp.Any, seed: tp.Optional[int] = None):
-    """Build (randomly initialised) the LM that ``cfg`` describes, on ``cfg.device``, in eval mode."""
-    compat.apply()
-    import torch
-    from audiocraft.models import builders
-
-    if seed is not None:
-        torch.manual_seed(seed)
-    lm = builders.get_lm_model(cfg).to(cfg.device).eval()
-    lm.cfg = cfg  # as audiocraft's loaders do: exports and adapters read the LM's config from here
-    return lm
-
-
-def tiny_musicgen(seed: int = 0, overrides: tp.Sequence[str] = (), device: str = "cpu"):
-    """A MusicGen with the tiny CPU config's LM (random weights from ``seed``) and the debug codec.
-
-    Same structure as MusicGen-small (packed q/k/v attention, cross-attention, delay pattern, 4 codebooks),
-    about 0.4 M parameters; generates at 32 kHz. ``overrides`` go to :func:`compose`.
-    """
-    from audiocraft.models import builders
-    from audiocraft.models.musicgen import MusicGen
-
-    cfg = compose([f"solver={TINY_SOLVER}", f"device={device}", *overrides])
-    lm = build_lm(cfg, seed=seed)
-    codec = builders.get_debug_compression_model(device=device, sample_rate=cfg.sample_rate)
-    return MusicGen(name="genrecraft-tiny", compression_model=codec, lm=lm, max_duration=30.0)
-
-
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(UserError, RuntimeError):
     """A model's weights cannot be found locally or downloaded."""
 
 
@@ -95,92 +53,7 @@ def load_pretrained(name: str, device: tp.Optional[str] = None):
     return model
 
 
-def _debug_codec_config(sample_rate: int = 32000):
-    """An encodec config that ``builders.get_compression_model`` turns into audiocraft's debug codec architecture."""
-    from omegaconf import OmegaConf
-
-    ratios = {16000: [10, 8, 8], 32000: [10, 8, 16]}[sample_rate]
-    return OmegaConf.create({
-        "device": "cpu", "sample_rate": sample_rate, "channels": 1, "compression_model": "encodec",
-        "encodec": {"autoencoder": "seanet", "quantizer": "rvq", "sample_rate": sample_rate, "channels": 1,
-                    "causal": False, "renormalize": False},
-        "seanet": {"dimension": 32, "channels": 1, "causal": False, "n_filters": 4, "n_residual_layers": 1,
-                   "ratios": ratios, "activation": "ELU", "activation_params": {"alpha": 1.0}, "norm": "none",
-                   "norm_params": {}, "kernel_size": 7, "residual_kernel_size": 3, "last_kernel_size": 7,
-                   "dilation_base": 2, "pad_mode": "reflect", "true_skip": True, "compress": 2, "lstm": 0,
-                   "disable_norm_outer_blocks": 0, "decoder": {}, "encoder": {}},
-        "rvq": {"n_q": 4, "q_dropout": False, "bins": 400, "decay": 0.99, "kmeans_init": True, "kmeans_iters": 10,
-                "threshold_ema_dead_code": 2, "orthogonal_reg_weight": 0.0,
-                "orthogonal_reg_active_codes_only": False},
-    })
-
-
-def write_compression_package(checkpoint: str, out_file, sample_rate: int = 32000) -> None:
-    """Write ``compression_state_dict.bin`` (audiocraft's export format) for a solver's
-    ``compression_model_checkpoint``.
-
-    - ``//pretrained/debug_compression_model``: the full weights with a config that rebuilds them, so that plain
-      audiocraft (without genrecraft's seeded shim) loads exactly the codec the LM was trained with;
-    - ``//pretrained/facebook/musicgen-*`` (the base model's own codec, as the recipes use) or
-      ``//pretrained/<exported folder>``: a copy of that repository's or folder's ``compression_state_dict.bin``;
-    - ``//pretrained/<name>`` (e.g. ``facebook/encodec_32khz``): a reference, as audiocraft's own export does;
-    - a path to a trained compression checkpoint: exported with audiocraft's ``export_encodec``.
-    """
-    compat.apply()
-    import audiocraft
-    import torch
-    from audiocraft.models import builders
-    from audiocraft.utils import export as ac_export
-    from omegaconf import OmegaConf
-
-    from .atomic import atomic_path
-
-    prefix = "//pretrained/"
-    with atomic_path(out_file) as tmp:
-        if checkpoint == prefix + "debug_compression_model":
-            codec = builders.get_debug_compression_model(sample_rate=sample_rate)
-            torch.save({"best_state": codec.state_dict(), "xp.cfg": OmegaConf.to_yaml(_debug_codec_config(sample_rate)),
-                        "version": audiocraft.__version__, "exported": True}, tmp)
-        elif checkpoint.startswith(prefix) and (compat.is_audiocraft_repo(checkpoint[len(prefix):])
-                                                or Path(checkpoint[len(prefix):]).is_dir()):
-            # A released MusicGen's own codec, or an exported folder's: copy its package, so plain audiocraft
-            # loads the export as it is.
-            from audiocraft.models import loaders
-
-            package = loaders.load_compression_model_ckpt(checkpoint[len(prefix):])
-            torch.save({**package, "exported": True}, tmp)
-        elif checkpoint.startswith(prefix):
-            ac_export.export_pretrained_compression_model(checkpoint[len(prefix):], tmp)
-        else:
-            ac_export.export_encodec(checkpoint, tmp)
-
-
-# audiocraft's MusicGen.__init__ calls set_generation_params(duration=15), whose default extend_stride=18 must be
-# below max_duration, and max_duration is the LM config's dataset.segment_duration. A model trained on segments
-# of 18 s or less (e.g. the tiny CPU family's 5 s) could then never be loaded by MusicGen.get_pretrained.
-MIN_EXPORT_SEGMENT_DURATION = 30.0
-
-
-def exportable_config_yaml(cfg) -> str:
-    """The LM config as ``state_dict.bin``'s ``xp.cfg`` yaml, loadable by plain ``MusicGen.get_pretrained``.
-
-    Raises ``dataset.segment_duration`` (the generation window) to 30 s when training used shorter segments,
-    keeping the training value in ``dataset.train_segment_duration``.
-    """
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    segment = float(cfg.dataset.segment_duration)
-    if segment < MIN_EXPORT_SEGMENT_DURATION:
-        cfg.dataset.train_segment_duration = segment
-        cfg.dataset.segment_duration = MIN_EXPORT_SEGMENT_DURATION
-    return OmegaConf.to_yaml(cfg)
-
-
 def _xp_folder(sig_or_folder: str):
-
-    from . import paths
-
     value = sig_or_folder[len("//sig/"):] if sig_or_folder.startswith("//sig/") else sig_or_folder
     folder = Path(value)
     if not (folder / "checkpoint.th").exists():
@@ -191,16 +64,37 @@ def _xp_folder(sig_or_folder: str):
     return folder
 
 
-def load_checkpoint_weights(path):
-    """A Dora ``checkpoint.th``, memory-mapped: only the tensors that are used (the weights) are read from disk.
+def load_base_lm_state(base: str) -> tp.Dict[str, tp.Any]:
+    """The plain LM state dict named by ``lora.base``.
 
-    A full fine-tuning run's checkpoint also holds the optimizer state (twice the weights with Adam) and the best
-    state; reading it whole to get the weights costs three to four times the model's size in memory.
+    Accepted: ``//pretrained/<hf id>`` (e.g. ``//pretrained/facebook/musicgen-small``), ``hf:<id or folder>`` (a
+    transformers MusicGen, converted with :mod:`genrecraft.hf`), ``//sig/<SIG>`` of a
+    finished genrecraft/audiocraft run (its best state), a ``checkpoint.th`` path, or an exported folder with
+    ``state_dict.bin``.
     """
-    import torch
+    from audiocraft.models import loaders
+    from audiocraft.utils import checkpoint
 
-    compat.apply()
-    return torch.load(path, map_location="cpu", mmap=True)
+    if base.startswith("//pretrained/"):
+        return loaders.load_lm_model_ckpt(base[len("//pretrained/"):])["best_state"]
+    if base.startswith("hf:"):
+        return hf.load_hf_lm_state(base[len("hf:"):])
+    path = Path(base)
+    if path.is_dir() and (path / "state_dict.bin").exists():
+        return loaders.load_lm_model_ckpt(str(path))["best_state"]
+    resolved = checkpoint.resolve_checkpoint_path(base, use_fsdp=False)
+    if resolved is None or not Path(resolved).exists():
+        raise ValueError(
+            f"lora.base={base!r} was not found. Use //pretrained/facebook/musicgen-small (or -medium), "
+            "hf:<id or folder> (a transformers MusicGen), //sig/<SIG> of a finished Dora run, a checkpoint.th path, "
+            "or a folder exported by `python -m genrecraft.export`.")
+    state = load_checkpoint_weights(resolved)
+    best = state.get("fsdp_best_state") or state.get("best_state") or {}
+    if "model" not in best or all(".lora." in k or "lora_" in k for k in best["model"]):
+        raise ValueError(f"lora.base={base!r}: checkpoint {resolved} holds no full model best state (a LoRA "
+                         "run's checkpoint holds adapters only: export it with `python -m genrecraft.export` and "
+                         "use the exported folder as base)")
+    return best["model"]
 
 
 def load_experiment(sig_or_folder: str, device: str = "cpu"):
@@ -221,10 +115,6 @@ def load_experiment(sig_or_folder: str, device: str = "cpu"):
     lm = build_lm(cfg)
     best = state.get("fsdp_best_state") or state["best_state"]
     if cfg.solver == "musicgen_lora":
-        import lora
-
-        from .solvers import load_base_lm_state
-
         if cfg.lora.base:
             lm.load_state_dict(load_base_lm_state(str(cfg.lora.base)))
         adapter_dir = folder / "adapter"
@@ -389,8 +279,6 @@ def load_model(spec: tp.Union[str, ModelSpec], device: str = "cpu"):
     """Load a ``MusicGen`` named by a model spec (see :data:`SPEC_HELP`)."""
     parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
     if parsed.kind == "adapter":
-        import lora
-
         model = load_model(parsed.base, device=device)  # type: ignore[arg-type]
         lora.load_adapter(model, parsed.name)
         return model
@@ -399,7 +287,5 @@ def load_model(spec: tp.Union[str, ModelSpec], device: str = "cpu"):
     if parsed.kind == "experiment":
         return load_experiment(parsed.name, device=device)
     if parsed.kind == "hf":
-        from .hf import load_hf
-
-        return load_hf(parsed.name, device=device)
+        return hf.load_hf(parsed.name, device=device)
     return load_pretrained(parsed.name, device=device)

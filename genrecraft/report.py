@@ -7,8 +7,8 @@ with the offline musicnn embedding, mel and feature distances), makes blind list
 the plots, audio players for the same prompt across models) and the same content as ``report.md``.
 :func:`build_report` is :func:`evaluate` then :func:`write_report`.
 
-    python -m genrecraft.report --out reports/jpop --manifest data/jpop/egs/test \\
-        base=facebook/musicgen-small full=//sig/1a2b3c4d lora=//sig/5e6f7a8b
+    genrecraft report --out reports/jpop --manifest data/jpop/egs/test \\
+        --model base=facebook/musicgen-small --model full=//sig/1a2b3c4d --model lora=//sig/5e6f7a8b
 """
 
 from __future__ import annotations
@@ -23,7 +23,16 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from .atomic import write_text
+from eval.ce import CEConfig
+from eval.generate import GenerateConfig
+from eval.report import (REAL_LABEL, CompareConfig, _fmt as fmt, compare, markdown_report, metric_columns, parse_models,
+                         present_columns)
+from scripts.listening import pairs
+
+from .core import cli
+from .core.atomic import write_text
+from .curves import plot_valid_comparison
+from .models import SPEC_HELP, default_device, load_model
 
 #: Models of the report in their order; the first is the baseline.
 LABELS = ("base", "full", "lora")
@@ -58,16 +67,12 @@ def _relative(path: tp.Union[str, Path], root: Path) -> str:
 
 
 def _fmt(value: tp.Any, interval: tp.Any = None, digits: int = 3) -> str:
-    from eval.report import _fmt as fmt
-
     return fmt(value, interval, digits)
 
 
 def clear_best(results: tp.Mapping[str, tp.Any], getter: tp.Callable) -> tp.Optional[str]:
     """The model with the lowest value of a metric when its interval lies wholly below every other model's
     interval (``getter(result) -> (value, interval)``); ``None`` when the best is not clear."""
-    from eval.report import REAL_LABEL
-
     scored = []
     for label, result in results.items():
         value, interval = getter(result)
@@ -85,8 +90,6 @@ def clear_best(results: tp.Mapping[str, tp.Any], getter: tp.Callable) -> tp.Opti
 def summary_lines(report: tp.Mapping[str, tp.Any]) -> tp.List[str]:
     """Plain-language findings: each model's cross-entropy change against the baseline, and the clearly best
     model on each metric (:func:`clear_best`)."""
-    from eval.report import REAL_LABEL, metric_columns
-
     lines = []
     results = report["results"]
     baseline = report["baseline"]
@@ -136,8 +139,6 @@ def _audio_rows(eval_dir: Path, labels: tp.Sequence[str], limit: int) -> tp.List
 
 def render_markdown(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mapping[str, tp.Any]) -> str:
     """The report as markdown, with paths relative to ``out``."""
-    from eval.report import markdown_report
-
     lines = [f"# {extra['title']}", ""]
     if extra.get("note"):
         lines += [f"> {extra['note']}", ""]
@@ -170,8 +171,6 @@ def render_markdown(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mappin
 
 
 def _html_table(report: tp.Mapping[str, tp.Any]) -> str:
-    from eval.report import present_columns
-
     results = report["results"]
     columns = present_columns(results)
     best = {key: clear_best(results, getter) for key, _, getter in columns}
@@ -261,9 +260,6 @@ def evaluate(models: tp.Mapping[str, str], manifest: Path, out: Path, config: Re
     listening pairs from ``dataset``'s test descriptions into ``out/listening`` (none when
     ``config.listening_prompts`` is 0 or no dataset is given), and plot the valid CE of ``runs`` ({label: xp
     folder}). Rerunning with the same settings reuses what is done."""
-    from eval.ce import CEConfig
-    from eval.generate import GenerateConfig
-    from eval.report import CompareConfig, compare
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -279,8 +275,6 @@ def evaluate(models: tp.Mapping[str, str], manifest: Path, out: Path, config: Re
                                    "eval_dir": eval_dir,
                                    "audio": _audio_rows(eval_dir, labels, limit=config.clips_per_model)}
     if runs:
-        from .curves import plot_valid_comparison
-
         extra["curves"] = plot_valid_comparison({TITLES.get(k, k): v for k, v in runs.items()},
                                                 out / "plots" / "valid_ce.png")
     if config.listening_prompts and dataset is not None:
@@ -306,10 +300,6 @@ def build_report(models: tp.Mapping[str, str], manifest: Path, out: Path, config
 
 def make_listening_pairs(models: tp.Mapping[str, str], dataset: Path, folder: Path, config: ReportConfig):
     """Blind A/B pairs of every pair of models on random test descriptions (:mod:`scripts.listening.pairs`)."""
-    from scripts.listening import pairs
-
-    from .models import default_device, load_model
-
     device = config.device or default_device()
     prompts = pairs.sample_descriptions(dataset, config.listening_prompts, seed=config.seed)
     settings = pairs.PairsConfig(generation=pairs.GenerationSettings(duration=config.listening_seconds,
@@ -334,48 +324,50 @@ def evaluate_demo(runs: tp.Mapping[str, tp.Any], out: Path, config: tp.Any) -> E
                     runs={label: Path(runs[label].folder) for label in LABELS})
 
 
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    from .models import SPEC_HELP
-
-    parser = argparse.ArgumentParser(prog="python -m genrecraft.report", description=__doc__, epilog=SPEC_HELP,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", metavar="LABEL=SPEC",
-                        help="models to compare, the baseline first, e.g. base=facebook/musicgen-small")
+def build_parser(prog: str = "python -m genrecraft.report") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__, epilog=SPEC_HELP)
+    cli.add_models(parser, required=False,
+                   help="a model to compare, repeatable, the baseline first: NAME=SPEC, e.g. "
+                        "base=facebook/musicgen-small")
+    parser.add_argument("models", nargs="*", help=argparse.SUPPRESS)  # the earlier positional NAME=SPEC form
     parser.add_argument("--manifest", type=Path, required=True,
                         help="test manifest (e.g. data/jpop/egs/test): CE, FAD reference and prompts")
     parser.add_argument("--dataset", type=Path, default=None,
                         help="dataset folder for listening-test prompts (default: none, no listening pairs)")
-    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    cli.add_out(parser, type=Path, help="report folder")
     defaults = ReportConfig()
-    parser.add_argument("--clips", type=int, default=defaults.clips_per_model, help="generated clips per model "
-                        "for FAD and spectral distances (default %(default)s)")
-    parser.add_argument("--seconds", type=float, default=defaults.clip_seconds,
-                        help="seconds per generated clip (default %(default)s)")
+    cli.add_num_clips(parser, defaults.clips_per_model,
+                      help="generated clips per model for FAD and spectral distances")
+    cli.retired(parser, "--clips", to="--num-clips", type=int)
+    cli.add_duration(parser, defaults.clip_seconds)
+    cli.retired(parser, "--seconds", to="--duration", type=float)
     parser.add_argument("--listening-prompts", type=int, default=defaults.listening_prompts,
-                        help="prompts of the listening test (default %(default)s; 0: none)")
-    parser.add_argument("--listening-seconds", type=float, default=defaults.listening_seconds,
-                        help="seconds per listening-test clip (default %(default)s)")
+                        help="prompts of the listening test (0: none)")
+    parser.add_argument("--listening-duration", type=float, default=defaults.listening_seconds,
+                        help="seconds per listening-test clip")
+    cli.retired(parser, "--listening-seconds", to="--listening-duration", type=float)
     parser.add_argument("--style", default=None, help="the target style, named in the listening test")
     parser.add_argument("--title", default=defaults.title, help="title of the report")
     parser.add_argument("--segment-duration", type=float, default=None,
                         help="cross-entropy window in seconds, the same for every model (default: the shortest "
                              "training segment among the models)")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    args = parser.parse_args(argv)
-    try:
-        from eval.report import parse_models
+    cli.add_device(parser)
+    return parser
 
-        models = parse_models(args.models)
-        config = ReportConfig(clips_per_model=args.clips, clip_seconds=args.seconds,
-                              listening_prompts=args.listening_prompts, listening_seconds=args.listening_seconds,
-                              style=args.style, title=args.title,
-                              device=args.device, segment_duration=args.segment_duration)
-        result = build_report(models, args.manifest, args.out, config, dataset=args.dataset)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+def run(args: argparse.Namespace) -> int:
+    models = parse_models([*args.model, *args.models])
+    config = ReportConfig(clips_per_model=args.num_clips, clip_seconds=args.duration,
+                          listening_prompts=args.listening_prompts, listening_seconds=args.listening_duration,
+                          style=args.style, title=args.title,
+                          device=args.device, segment_duration=args.segment_duration)
+    result = build_report(models, args.manifest, args.out, config, dataset=args.dataset)
     print(f"Report: {result['report']}\n        {result['markdown']}")
     return 0
+
+
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m genrecraft.report") -> int:
+    return cli.run(run, build_parser(prog).parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import compat
+from .core import compat
 
 compat.apply()
 
@@ -27,6 +27,8 @@ from audiocraft.solvers import builders  # noqa: E402
 from audiocraft.solvers.musicgen import MusicGenSolver  # noqa: E402
 
 import lora  # noqa: E402
+
+from .models import load_base_lm_state  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -89,43 +91,6 @@ class _AdapterModules(nn.Module):
         for name, module in lm.named_modules():
             if hasattr(module, "lora") and isinstance(module.lora, nn.ModuleDict) and name:
                 self.hosts[name.replace(".", "__")] = module.lora
-
-
-def load_base_lm_state(base: str) -> tp.Dict[str, torch.Tensor]:
-    """The plain LM state dict named by ``lora.base``.
-
-    Accepted: ``//pretrained/<hf id>`` (e.g. ``//pretrained/facebook/musicgen-small``), ``hf:<id or folder>`` (a
-    transformers MusicGen, converted with :mod:`genrecraft.hf`), ``//sig/<SIG>`` of a
-    finished genrecraft/audiocraft run (its best state), a ``checkpoint.th`` path, or an exported folder with
-    ``state_dict.bin``.
-    """
-    from audiocraft.models import loaders
-    from audiocraft.utils import checkpoint
-
-    if base.startswith("//pretrained/"):
-        return loaders.load_lm_model_ckpt(base[len("//pretrained/"):])["best_state"]
-    if base.startswith("hf:"):
-        from .hf import load_hf_lm_state
-
-        return load_hf_lm_state(base[len("hf:"):])
-    path = Path(base)
-    if path.is_dir() and (path / "state_dict.bin").exists():
-        return loaders.load_lm_model_ckpt(str(path))["best_state"]
-    resolved = checkpoint.resolve_checkpoint_path(base, use_fsdp=False)
-    if resolved is None or not Path(resolved).exists():
-        raise ValueError(
-            f"lora.base={base!r} was not found. Use //pretrained/facebook/musicgen-small (or -medium), "
-            "hf:<id or folder> (a transformers MusicGen), //sig/<SIG> of a finished Dora run, a checkpoint.th path, "
-            "or a folder exported by `python -m genrecraft.export`.")
-    from .models import load_checkpoint_weights
-
-    state = load_checkpoint_weights(resolved)
-    best = state.get("fsdp_best_state") or state.get("best_state") or {}
-    if "model" not in best or all(".lora." in k or "lora_" in k for k in best["model"]):
-        raise ValueError(f"lora.base={base!r}: checkpoint {resolved} holds no full model best state (a LoRA "
-                         "run's checkpoint holds adapters only: export it with `python -m genrecraft.export` and "
-                         "use the exported folder as base)")
-    return best["model"]
 
 
 class MusicGenLoRASolver(PeakMemoryMixin, EarlyStoppingMixin, MusicGenSolver):

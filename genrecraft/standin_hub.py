@@ -35,6 +35,10 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from .core import compat
+from .models import compose
+from .synth import SongSpec, render_song
+
 MUSICGEN = "facebook/musicgen-small"
 T5 = "t5-base"
 FORMAT = 1  # bump when the files written change: an older stand-in is then rebuilt
@@ -125,8 +129,6 @@ def _fit_codebooks(codec, seconds: float = 60.0) -> None:
     import numpy as np
     import torch
 
-    from .synth import SongSpec, render_song
-
     clips = [render_song(SongSpec(key, mode, bpm, style, seed=i), seconds / 4, codec.sample_rate)
              for i, (key, mode, bpm, style) in enumerate([("C", "major", 100, "synthpop"), ("A", "minor", 84, "lofi"),
                                                           ("E", "minor", 140, "synthpop"), ("F", "major", 72, "lofi")])]
@@ -151,8 +153,6 @@ def _write_musicgen(root: Path) -> None:
     from audiocraft.models import builders
     from omegaconf import OmegaConf
 
-    from .models import compose
-
     snapshot = _snapshot(root, MUSICGEN)
     torch.manual_seed(0)
     codec_cfg = compose(["solver=compression/encodec_musicgen_32khz", "device=cpu"])
@@ -170,7 +170,6 @@ def _write_musicgen(root: Path) -> None:
 def _build_in_process(root: Path) -> None:
     if os.environ.get("HF_HOME") != str(root) or os.environ.get("HF_HUB_OFFLINE") != "1":
         raise RuntimeError("the stand-in hub must be built with HF_HOME=<its folder> and HF_HUB_OFFLINE=1 (use build())")
-    from . import compat
 
     compat.apply()
     root.mkdir(parents=True, exist_ok=True)

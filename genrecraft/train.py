@@ -3,7 +3,7 @@
 Use it as ``dora -P genrecraft run solver=musicgen/<config> ...`` (or ``export DORA_PACKAGE=genrecraft``).
 Compared with ``-P audiocraft`` it
 
-- applies :mod:`genrecraft.compat` in every process Dora starts (also the workers of ``dora run -d``, which
+- applies :mod:`genrecraft.core.compat` in every process Dora starts (also the workers of ``dora run -d``, which
   Dora re-launches with ``-P <this package>``);
 - finds genrecraft's configs in ``audiocraft_configs/`` and the user's in ``<work dir>/configs`` (through the
   Hydra search-path plugin in ``hydra_plugins/genrecraft_searchpath``);
@@ -18,7 +18,7 @@ import typing as tp
 
 from dora import hydra_main
 
-from . import compat
+from .core import compat
 
 compat.apply()
 

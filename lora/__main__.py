@@ -18,64 +18,87 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing as tp
 
-from .io import AdapterMismatchError, export_merged, load_adapter, read_adapter_config
+from genrecraft.core import cli
+from genrecraft.export import export_merged
+from genrecraft.models import SPEC_HELP, load_model
+
+from .io import load_adapter, read_adapter_config
+from .peft_format import export_peft, import_peft
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lora", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="print an adapter's config (targets, rank, base model, size)")
-    info.add_argument("adapter")
-    merge = sub.add_parser("merge", help="merge an adapter into its base and export in audiocraft's format")
-    merge.add_argument("--base", required=True, help="base model spec, e.g. facebook/musicgen-small")
-    merge.add_argument("--adapter", required=True, help="adapter folder (adapter_config.json + safetensors)")
-    merge.add_argument("--out", required=True, help="output folder for state_dict.bin + compression_state_dict.bin")
-    merge.add_argument("--device", default="cpu")
-    export = sub.add_parser("export-peft", help="write a genrecraft adapter as a peft adapter for transformers' "
-                                                "MusicgenForConditionalGeneration")
-    export.add_argument("adapter", help="genrecraft adapter folder")
-    export.add_argument("--out", required=True, help="output folder (adapter_config.json + adapter_model.safetensors)")
-    export.add_argument("--base-model-name-or-path", default=None,
-                        help="peft's base_model_name_or_path: the transformers export of the adapter's base "
-                             "(default: the adapter's base model id)")
-    imp = sub.add_parser("import-peft", help="turn a peft LoRA adapter on transformers' MusicGen into a genrecraft "
-                                             "adapter")
-    imp.add_argument("peft_adapter", help="peft adapter folder (adapter_config.json + adapter_model.safetensors)")
-    imp.add_argument("--base", required=True, help="the base model spec, e.g. hf:facebook/musicgen-small")
-    imp.add_argument("--out", required=True, help="output genrecraft adapter folder")
-    imp.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "info":
-            print(json.dumps(read_adapter_config(args.adapter), indent=2))
-            return 0
-        if args.command == "export-peft":
-            from .peft_format import export_peft
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print an adapter's config (targets, rank, base model, size)."""
+    print(json.dumps(read_adapter_config(args.adapter), indent=2))
+    return 0
 
-            out = export_peft(args.adapter, args.out, base_model_name_or_path=args.base_model_name_or_path)
-            print(f"peft adapter written to {out}; apply it with PeftModel.from_pretrained(musicgen, {str(out)!r})")
-            return 0
-        if args.command == "import-peft":
-            from genrecraft.models import load_model
 
-            from .peft_format import import_peft
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge an adapter into its base and export the result in audiocraft's format."""
+    model = load_model(args.base, device=args.device or "cpu")
+    load_adapter(model, args.adapter)
+    out = export_merged(model, args.out, extra_info={"base": args.base, "adapter": str(args.adapter)})
+    print(f"merged model written to {out}; load it with MusicGen.get_pretrained({str(out)!r})")
+    return 0
 
-            model = load_model(args.base, device=args.device)
-            out = import_peft(args.peft_adapter, model, args.out, base_model_id=args.base)
-            print(f"genrecraft adapter written to {out}; use it as {args.base}@{out}")
-            return 0
-        from genrecraft.models import load_model
 
-        model = load_model(args.base, device=args.device)
-        load_adapter(model, args.adapter)
-        out = export_merged(model, args.out, extra_info={"base": args.base, "adapter": str(args.adapter)})
-        print(f"merged model written to {out}; load it with MusicGen.get_pretrained({str(out)!r})")
-        return 0
-    except (FileNotFoundError, ValueError, AdapterMismatchError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def cmd_export_peft(args: argparse.Namespace) -> int:
+    """Write a genrecraft adapter as a peft adapter for transformers' MusicgenForConditionalGeneration."""
+    out = export_peft(args.adapter, args.out, base_model_name_or_path=args.base_model_name_or_path)
+    print(f"peft adapter written to {out}; apply it with PeftModel.from_pretrained(musicgen, {str(out)!r})")
+    return 0
+
+
+def cmd_import_peft(args: argparse.Namespace) -> int:
+    """Turn a peft LoRA adapter on transformers' MusicGen into a genrecraft adapter."""
+    model = load_model(args.base, device=args.device or "cpu")
+    out = import_peft(args.peft_adapter, model, args.out, base_model_id=args.base)
+    print(f"genrecraft adapter written to {out}; use it as {args.base}@{out}")
+    return 0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Fill ``parser`` (``python -m lora`` or ``genrecraft lora``) with the adapter subcommands."""
+    cli.parser(parser.prog, __doc__, epilog=SPEC_HELP, into=parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=cli.plain(func.__doc__))
+        cli.parser("", func.__doc__, into=p)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("info", cmd_info)
+    p.add_argument("adapter", help="adapter folder (adapter_config.json + adapter_model.safetensors)")
+    p = add("merge", cmd_merge)
+    p.add_argument("--base", required=True, help="the adapter's base model (a model spec), e.g. facebook/musicgen-small")
+    p.add_argument("--adapter", required=True, help="adapter folder (adapter_config.json + adapter_model.safetensors)")
+    cli.add_out(p, help="output folder for state_dict.bin + compression_state_dict.bin")
+    cli.add_device(p)
+    p = add("export-peft", cmd_export_peft)
+    p.add_argument("adapter", help="genrecraft adapter folder")
+    cli.add_out(p, help="output folder (adapter_config.json + adapter_model.safetensors)")
+    p.add_argument("--base-model-name-or-path", default=None,
+                   help="peft's base_model_name_or_path: the transformers export of the adapter's base "
+                        "(default: the adapter's base model id)")
+    p = add("import-peft", cmd_import_peft)
+    p.add_argument("peft_adapter", help="peft adapter folder (adapter_config.json + adapter_model.safetensors)")
+    p.add_argument("--base", required=True, help="the adapter's base model (a model spec), e.g. "
+                                                 "hf:facebook/musicgen-small")
+    cli.add_out(p, help="output genrecraft adapter folder")
+    cli.add_device(p)
+
+
+def build_parser(prog: str = "python -m lora") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__)
+    configure(parser)
+    return parser
+
+
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m lora") -> int:
+    args = build_parser(prog).parse_args(argv)
+    return cli.run(args.func, args)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from .config import ATTENTION_TARGETS, LoraConfig
-from .layers import (ATTENTION_HOST, EMBEDDING_HOST, LINEAR_HOST, SEGMENTS, LoraAdapter, LoraEmbeddingAdapter,
-                     is_host, make_host, unmake_host)
+from .layers import (ATTENTION_HOST, EMBEDDING_HOST, LINEAR_HOST, SEGMENTS, LoraAdapter, LoraEmbeddingAdapter, is_host,
+                     make_host, unmake_host)
+from .quantize import check_quantization_available, dequantize_base, is_quantized, plain_state_dict, quantize_base
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,6 @@ def inject(model: nn.Module, config: LoraConfig) -> InjectionReport:
     if has_lora(lm):
         raise RuntimeError("this model already has LoRA adapters: call lora.remove(model) first")
     if config.quantize is not None:
-        from .quantize import check_quantization_available
-
         check_quantization_available(config.quantize)
     n_layers = len(lm.transformer.layers)
     layer_ids = list(range(n_layers)) if config.layers is None else list(config.layers)
@@ -140,8 +139,6 @@ def inject(model: nn.Module, config: LoraConfig) -> InjectionReport:
     report = InjectionReport(targets=counts, trainable=sum(p.numel() for p in lora_parameters(lm)),
                              total=sum(p.numel() for p in lm.parameters()))
     if config.quantize is not None:
-        from .quantize import quantize_base
-
         lm._lora_base_fingerprint = fingerprint(lm)  # type: ignore[attr-defined]  # of the unquantized base
         report.quantized = quantize_base(lm, config.quantize)
     logger.info("%s", report)
@@ -178,8 +175,6 @@ def adapter_state_dict(model: nn.Module) -> tp.Dict[str, torch.Tensor]:
 def base_state_dict(model: nn.Module) -> tp.Dict[str, torch.Tensor]:
     """The LM's state dict without adapter tensors: the keys of the plain audiocraft model (a QLoRA base's
     quantized weights appear dequantized)."""
-    from .quantize import is_quantized, plain_state_dict
-
     lm = get_lm(model)
     state = plain_state_dict(lm) if is_quantized(lm) else lm.state_dict()
     return {k: v for k, v in state.items() if LORA_KEY not in f".{k}"}
@@ -253,8 +248,6 @@ def remove(model: nn.Module, merge_weights: bool = False) -> nn.Module:
 
 
 def _dequantize(lm: nn.Module) -> None:
-    from .quantize import dequantize_base, is_quantized
-
     if is_quantized(lm):
         count = dequantize_base(lm)
         logger.info("Dequantized %d QLoRA base weights (they keep the quantized values)", count)
@@ -268,8 +261,6 @@ def fingerprint(model: nn.Module) -> tp.Dict[str, tp.Any]:
     merge/unmerge round trip (float rounding), and changes when the weights are another model's.
     Compare two with :func:`same_base`.
     """
-    from .quantize import is_quantized
-
     lm = get_lm(model)
     if is_quantized(lm) and getattr(lm, "_lora_base_fingerprint", None):
         return lm._lora_base_fingerprint  # QLoRA: the full-precision base it was quantized from

@@ -10,9 +10,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genrecraft import __version__
+from genrecraft.core.atomic import atomic_path, write_json
+
 from .config import LoraConfig
-from .inject import (LORA_KEY, _adapted_weights, _hosts, adapter_state_dict, base_state_dict, fingerprint,
-                     get_config, get_lm, has_lora, inject, same_base)
+from .inject import (LORA_KEY, _adapted_weights, _hosts, adapter_state_dict, base_state_dict, fingerprint, get_config,
+                     get_lm, has_lora, inject, same_base)
 from .layers import SEGMENTS
 
 CONFIG_NAME = "adapter_config.json"
@@ -26,8 +29,6 @@ class AdapterMismatchError(ValueError):
 
 
 def _toolkit_version() -> str:
-    from genrecraft import __version__
-
     return __version__
 
 
@@ -44,8 +45,6 @@ def save_adapter(model: nn.Module, folder: tp.Union[str, Path], base_model_id: s
     and the toolkit version. Each file is written atomically; the config last. Returns the folder.
     """
     from safetensors.torch import save_file
-
-    from genrecraft.atomic import atomic_path, write_json
 
     lm = get_lm(model)
     config = get_config(lm)
@@ -173,36 +172,5 @@ def merged_state_dict(model: nn.Module) -> tp.Dict[str, torch.Tensor]:
     return state
 
 
-def export_merged(model: nn.Module, out_dir: tp.Union[str, Path], extra_info: tp.Optional[dict] = None) -> Path:
-    """Export the LM with adapters merged in audiocraft's format, loadable by plain ``MusicGen.get_pretrained(out_dir)``.
-
-    Writes ``state_dict.bin`` (``best_state``, ``xp.cfg``, ``version``, ``exported``), ``compression_state_dict.bin``
-    and ``genrecraft.json`` (provenance: toolkit version, LoRA config). The LM must carry its config as ``lm.cfg``
-    (audiocraft's loaders and genrecraft's builders set it).
-    """
-    import audiocraft
-
-    from genrecraft.atomic import atomic_path, write_json
-    from genrecraft.models import exportable_config_yaml, write_compression_package
-
-    lm = get_lm(model)
-    cfg = getattr(lm, "cfg", None)
-    if cfg is None:
-        raise ValueError("this LM has no .cfg (its audiocraft config); build it with genrecraft.models or load it with "
-                         "MusicGen.get_pretrained, which set it")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.to("cpu") for k, v in merged_state_dict(lm).items()}
-    with atomic_path(out_dir / "state_dict.bin") as tmp:
-        torch.save({"best_state": state, "xp.cfg": exportable_config_yaml(cfg), "version": audiocraft.__version__,
-                    "exported": True}, tmp)
-    write_compression_package(cfg.compression_model_checkpoint, out_dir / "compression_state_dict.bin",
-                              sample_rate=int(cfg.sample_rate))
-    info = {"genrecraft_version": _toolkit_version(), "merged_lora": get_config(lm).to_dict() if has_lora(lm) else None}
-    info.update(extra_info or {})
-    write_json(out_dir / "genrecraft.json", info)
-    return out_dir
-
-
-__all__ = ["save_adapter", "load_adapter", "read_adapter_config", "merged_state_dict", "export_merged",
+__all__ = ["save_adapter", "load_adapter", "read_adapter_config", "merged_state_dict",
            "AdapterMismatchError", "CONFIG_NAME", "WEIGHTS_NAME", "LORA_KEY"]

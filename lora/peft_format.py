@@ -21,20 +21,18 @@ from pathlib import Path
 
 import torch
 
-from .config import LoraConfig
-from .io import CONFIG_NAME, WEIGHTS_NAME, read_adapter_config
+from genrecraft.core import hf_names
+from genrecraft.core.atomic import atomic_path
+
+from .config import ALL_TARGETS, LoraConfig
+from .inject import adapter_state_dict, get_lm, has_lora, inject, remove
+from .io import CONFIG_NAME, WEIGHTS_NAME, read_adapter_config, save_adapter
 
 PEFT_PREFIX = "base_model.model."  # peft's prefix for the wrapped model's modules in saved adapters
 COMPOSITE_PREFIX = "decoder."  # MusicgenForConditionalGeneration's decoder (a MusicgenForCausalLM)
 _GENRECRAFT_KEY = re.compile(r"(?P<host>.+)\.lora\.(?P<slot>q|k|v|weight)\.(?P<param>lora_A|lora_B)")
 _PEFT_SUFFIXES = {".lora_A.weight": "lora_A", ".lora_B.weight": "lora_B",
                   ".lora_embedding_A": "lora_A", ".lora_embedding_B": "lora_B"}
-
-
-def _hf():
-    from genrecraft import hf
-
-    return hf
 
 
 def _target_of(lm_module: str, segment: tp.Optional[str]) -> tp.Tuple[str, tp.Optional[int]]:
@@ -67,9 +65,7 @@ def export_peft(adapter_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     import peft
     from safetensors.torch import load_file, save_file
 
-    from genrecraft.atomic import atomic_path
 
-    hf = _hf()
     meta = read_adapter_config(adapter_dir)
     config = LoraConfig.from_dict(meta["lora"])
     tensors = load_file(str(Path(adapter_dir) / WEIGHTS_NAME))
@@ -80,7 +76,7 @@ def export_peft(adapter_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
         if match is None:
             raise ValueError(f"{Path(adapter_dir) / WEIGHTS_NAME}: unexpected tensor {key!r}")
         host, slot, param = match["host"], match["slot"], match["param"]
-        module = COMPOSITE_PREFIX + hf.lm_module_to_hf(host, None if slot == "weight" else slot)
+        module = COMPOSITE_PREFIX + hf_names.lm_module_to_hf(host, None if slot == "weight" else slot)
         modules.add(module)
         if re.fullmatch(r"emb\.\d+", host):
             name = f"{PEFT_PREFIX}{module}.lora_embedding_{param[-1]}"
@@ -112,7 +108,6 @@ def read_peft_adapter(folder: tp.Union[str, Path]) -> tp.Tuple[LoraConfig, tp.Di
     """
     from safetensors.torch import load_file
 
-    hf = _hf()
     folder = Path(folder)
     config_path, weights_path = folder / CONFIG_NAME, folder / "adapter_model.safetensors"
     if not config_path.is_file() or not weights_path.is_file():
@@ -145,7 +140,7 @@ def read_peft_adapter(folder: tp.Union[str, Path]) -> tp.Tuple[LoraConfig, tp.Di
         if module.startswith(COMPOSITE_PREFIX):
             module = module[len(COMPOSITE_PREFIX):]  # adapters made on MusicgenForCausalLM have no prefix
         try:
-            lm_module, segment = hf.hf_module_to_lm(module)
+            lm_module, segment = hf_names.hf_module_to_lm(module)
             target, layer = _target_of(lm_module, segment)
         except KeyError:
             raise ValueError(f"{weights_path}: {key!r} adapts a module genrecraft's LoRA cannot reach (it covers "
@@ -170,7 +165,6 @@ def read_peft_adapter(folder: tp.Union[str, Path]) -> tp.Tuple[LoraConfig, tp.Di
     layers = distinct.pop() if distinct else None
     if int(meta.get("r", rank)) != rank:
         raise ValueError(f"{config_path}: r={meta.get('r')} but the tensors have rank {rank}")
-    from .config import ALL_TARGETS
 
     config = LoraConfig(r=int(rank), alpha=float(meta.get("lora_alpha", rank)),
                         dropout=float(meta.get("lora_dropout") or 0.0),
@@ -187,8 +181,6 @@ def import_peft(peft_dir: tp.Union[str, Path], model: torch.nn.Module, out_dir: 
     the adapter is loaded onto it (injecting LoRA; any adapters it had are replaced) and saved with
     :func:`lora.save_adapter`, which records the base's fingerprint. Returns ``out_dir``.
     """
-    from .inject import adapter_state_dict, get_lm, has_lora, inject, remove
-    from .io import save_adapter
 
     config, tensors = read_peft_adapter(peft_dir)
     lm = get_lm(model)

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from genrecraft.core.errors import UserError
+
 MODES = ("4bit", "8bit")
 #: Which weights of each transformer layer are quantized: (submodule path, parameter name).
 QUANTIZED_WEIGHTS = (("self_attn", "in_proj_weight"), ("self_attn.out_proj", "weight"),
@@ -36,7 +38,7 @@ NF4_BLOCKSIZE = 64
 INT8_BLOCKSIZE = 256
 
 
-class QuantizationUnavailable(RuntimeError):
+class QuantizationUnavailable(UserError, RuntimeError):
     """QLoRA was asked for where it cannot run."""
 
 

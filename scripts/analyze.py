@@ -13,28 +13,31 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from genrecraft.core import cli
 from scripts.listening import analysis
 
 
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.analyze", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m scripts.analyze") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__)
     parser.add_argument("folder", type=Path, help="the listening-test folder (python -m scripts.make_pairs --out)")
     parser.add_argument("--key", type=Path, default=None, help="the key file (default FOLDER/key.json)")
     parser.add_argument("--db", type=Path, default=None, help="the ratings database (default FOLDER/ratings.sqlite)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default FOLDER/analysis)")
+    cli.add_out(parser, required=False, type=Path, help="output folder (default FOLDER/analysis)")
     parser.add_argument("--include-incomplete", action="store_true",
                         help="also use pairs a rater answered only in part (default: finished pairs only)")
-    args = parser.parse_args(argv)
-    try:
-        result = analysis.analyze(args.folder, args.key, args.db, args.out, complete_only=not args.include_incomplete)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    result = analysis.analyze(args.folder, args.key, args.db, args.out, complete_only=not args.include_incomplete)
     print(analysis.markdown_report(result))
     for name, path in result.files.items():
         print(f"{name}: {path}")
     return 0
+
+
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m scripts.analyze") -> int:
+    return cli.run(run, build_parser(prog).parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ one loudness (LUFS) so that the louder clip does not win; each pair of models me
 A/B order. Prompts are random descriptions from a dataset's test split (--dataset) or lines of a file (--prompts).
 
 Example:
-  python -m scripts.make_pairs --dataset data/jpop --num-prompts 10 --style J-pop --out listening/jpop \\
+  python -m scripts.make_pairs --dataset data/jpop --num-clips 10 --style J-pop --out listening/jpop \\
       --model base=facebook/musicgen-small --model full=//sig/1a2b3c4d --model lora=//sig/5e6f7a8b
 
 Writes OUT/pairs.json and OUT/clips/ (what raters get), and OUT/key.json (which model made which clip; --key
@@ -20,96 +20,83 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from genrecraft.core import cli
+from genrecraft.models import SPEC_HELP, default_device, load_model, parse_model_spec
 from scripts.listening import pairs
-
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+")
 
 
 def parse_model(text: str) -> tp.Tuple[str, str]:
     """``NAME=SPEC`` -> (NAME, SPEC), the spec checked without loading anything; a bare SPEC is named by its
     label (``tiny:1`` -> ``tiny1``, ``//sig/1a2b3c4d`` -> ``1a2b3c4d``)."""
-    from genrecraft.models import parse_model_spec
-
-    name, sep, spec = text.partition("=")
-    if not (sep and name and set(name) <= _NAME_CHARS):
-        name, spec = "", text
-    parsed = parse_model_spec(spec)
-    return name or parsed.label, spec
+    (name, spec), = cli.named([text])
+    return name or parse_model_spec(spec).label, spec
 
 
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    from genrecraft.models import SPEC_HELP, default_device
-
-    parser = argparse.ArgumentParser(prog="python -m scripts.make_pairs", description=__doc__,
-                                     epilog=SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=SPEC",
-                        help="a model to compare (two or more), e.g. base=facebook/musicgen-small; specs below")
+def build_parser(prog: str = "python -m scripts.make_pairs") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__, epilog=SPEC_HELP)
+    cli.add_models(parser, help="a model to compare (two or more), NAME=SPEC, e.g. base=facebook/musicgen-small; "
+                                "specs below")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", type=Path,
                         help="dataset folder (uses egs/test/data.jsonl) or a manifest: prompts are random "
                              "descriptions from its clips' sidecar .json files")
     source.add_argument("--prompts", type=Path, help="text file with one prompt per line (# comments)")
-    parser.add_argument("--num-prompts", "-k", type=int, default=None,
-                        help="prompts drawn from --dataset (default 10), or the first K of --prompts (default all)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder of the listening test")
+    cli.add_num_clips(parser, None, help="clips per model, one per prompt: prompts drawn from --dataset (default "
+                                         "10), or the first N of --prompts (default all)")
+    cli.retired(parser, "--num-prompts", to="--num-clips", type=int)
+    cli.retired(parser, "-k", to="--num-clips", type=int)
+    cli.add_out(parser, type=Path, help="output folder of the listening test")
     parser.add_argument("--key", type=Path, default=None, help="where the key goes (default OUT/key.json)")
     parser.add_argument("--style", default=None, help="the target style, named in the style question (e.g. J-pop)")
     parser.add_argument("--against", default=None, metavar="NAME",
                         help="pair every other model with this one only (default: every pair of models)")
     gen = pairs.GenerationSettings()
-    for field, flag in (("duration", "--duration"), ("top_k", "--top-k"), ("top_p", "--top-p"),
-                        ("temperature", "--temperature"), ("cfg_coef", "--cfg-coef"), ("seed", "--seed"),
-                        ("batch_size", "--batch-size")):
-        text = pairs.GenerationSettings.__dataclass_fields__[field].metadata["help"]
-        if field == "seed":
-            text += "; also picks the prompts from --dataset"
-        parser.add_argument(flag, dest=field, type=type(getattr(gen, field)), default=getattr(gen, field),
-                            help=f"{text} (default {getattr(gen, field)})")
+    cli.add_duration(parser, gen.duration)
+    cli.add_seed(parser, gen.seed, help="seed of the generation; also picks the prompts from --dataset")
+    parser.add_argument("--gen-batch-size", type=int, default=gen.batch_size, help="clips generated together")
+    cli.retired(parser, "--batch-size", to="--gen-batch-size", type=int)
+    cli.add_sampling(parser, gen)
     parser.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
     parser.add_argument("--loudness", type=float, default=pairs.PairsConfig.loudness_lufs,
-                        help="loudness of every clip in LUFS (default %(default)s)")
+                        help="loudness of every clip in LUFS")
     parser.add_argument("--peak", type=float, default=pairs.PairsConfig.peak_dbfs,
-                        help="sample-peak ceiling in dBFS (default %(default)s)")
+                        help="sample-peak ceiling in dBFS")
     parser.add_argument("--blind-seed", type=int, default=None,
                         help="seed of the A/B and pair order (default: random, recorded in the key)")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    cli.add_device(parser)
+    return parser
 
-    try:
-        named = [parse_model(m) for m in args.model]
-        names = [n for n, _ in named]
-        if len(set(names)) != len(names):
-            raise ValueError(f"--model names {names} repeat; name each model, e.g. --model base=SPEC")
-        if args.dataset is not None:
-            prompts = pairs.sample_descriptions(args.dataset, args.num_prompts or 10, seed=args.seed)
-        else:
-            prompts = pairs.read_prompt_file(args.prompts)[:args.num_prompts]
-        config = pairs.PairsConfig(
-            generation=pairs.GenerationSettings(
-                duration=args.duration, use_sampling=not args.greedy, top_k=args.top_k, top_p=args.top_p,
-                temperature=args.temperature, cfg_coef=args.cfg_coef, seed=args.seed, batch_size=args.batch_size),
-            loudness_lufs=args.loudness, peak_dbfs=args.peak, against=args.against, style=args.style,
-            blind_seed=args.blind_seed)
-        device = args.device or default_device()
-        result = pairs.make_pairs({name: _loader(spec, device) for name, spec in named}, prompts, args.out, config,
-                                  key_path=args.key, specs=dict(named))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except RuntimeError as exc:  # genrecraft.models.ModelUnavailableError and friends
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+def run(args: argparse.Namespace) -> int:
+    named = [parse_model(m) for m in args.model]
+    cli.check_names([n for n, _ in named])
+    if args.dataset is not None:
+        prompts = pairs.sample_descriptions(args.dataset, args.num_clips or 10, seed=args.seed)
+    else:
+        prompts = pairs.read_prompt_file(args.prompts)[:args.num_clips]
+    config = pairs.PairsConfig(
+        generation=pairs.GenerationSettings(
+            duration=args.duration, use_sampling=not args.greedy, top_k=args.top_k, top_p=args.top_p,
+            temperature=args.temperature, cfg_coef=args.cfg_coef, seed=args.seed, batch_size=args.gen_batch_size),
+        loudness_lufs=args.loudness, peak_dbfs=args.peak, against=args.against, style=args.style,
+        blind_seed=args.blind_seed)
+    device = args.device or default_device()
+    result = pairs.make_pairs({name: _loader(spec, device) for name, spec in named}, prompts, args.out, config,
+                              key_path=args.key, specs=dict(named))
     print(f"{result.n_pairs} pairs of {result.n_clips} clips at {result.loudness_lufs:.1f} LUFS in {result.folder}")
     print(f"key: {result.key_path} (keep it from the raters)")
     print(f"next: python -m scripts.rate {result.folder}")
     return 0
 
 
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m scripts.make_pairs") -> int:
+    args = build_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    return cli.run(run, args)
+
+
 def _loader(spec: str, device: str) -> tp.Callable[[], tp.Any]:
     def load() -> tp.Any:
-        from genrecraft.models import load_model
-
         return load_model(spec, device=device)
 
     return load

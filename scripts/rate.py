@@ -10,15 +10,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import typing as tp
 import webbrowser
 from pathlib import Path
 
+from genrecraft.core import cli
+from genrecraft.core.errors import UserError
 from scripts.listening import server as server_mod
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.rate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m scripts.rate") -> argparse.ArgumentParser:
+    parser = cli.parser(prog, __doc__)
     parser.add_argument("folder", type=Path, help="the listening-test folder written by `python -m scripts.make_pairs`")
     parser.add_argument("--db", type=Path, default=None, help="ratings database (default: FOLDER/ratings.sqlite)")
     parser.add_argument("--host", default="127.0.0.1",
@@ -28,13 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-require-listen", dest="require_listen", action="store_false", default=None,
                         help="count a pair as answered without both clips having been played to the end")
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         server = server_mod.make_server(args.folder, args.db, args.host, args.port, args.require_listen)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # the port is taken or the address is not this machine's
+        raise UserError(f"cannot serve on {args.host}:{args.port}: {exc}; pick another --port or --host") from exc
     url = server_mod.url_of(server)
     app = server.app  # type: ignore[attr-defined]
     print(f"Listening test: {len(app.test['pairs'])} pairs; answers are saved to {app.store.path}")
@@ -53,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m scripts.rate") -> int:
+    args = build_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return cli.run(run, args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 @pytest.fixture(scope="session")
 def work_dir() -> Path:
-    from genrecraft import paths
+    from genrecraft.core import paths
 
     path = paths.work_dir()
     path.mkdir(parents=True, exist_ok=True)
@@ -26,6 +26,7 @@ def work_dir() -> Path:
 def standin_hub() -> Path:
     """A stand-in Hugging Face cache with MusicGen-small, its EnCodec and T5 (random weights, real formats), built
     once per test run (or reused from the cache dir). Use it in subprocesses with ``standin_hub.env(path)``."""
-    from genrecraft import paths, standin_hub
+    from genrecraft.core import paths
+    from genrecraft import standin_hub
 
     return standin_hub.build(paths.cache_dir() / "standin-hub")

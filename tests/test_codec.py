@@ -30,8 +30,8 @@ def fitted(songs, tmp_path_factory):
 def test_fitted_codebooks_use_many_codes(songs, fitted):
     from audiocraft.models import builders
 
-    from genrecraft import compat
-    from eval.audio import load_audio
+    from genrecraft.core import compat
+    from genrecraft.core.audio import load_audio
 
     compat.apply()
     assert fitted["frames"] == 4 * 15 * 25  # the first 15 s (seconds_per_file) of each song, 25 frames/s

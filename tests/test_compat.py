@@ -1,4 +1,4 @@
-"""The audiocraft shims in genrecraft.compat: each one fixes the behaviour it names."""
+"""The audiocraft shims in genrecraft.core.compat: each one fixes the behaviour it names."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import torch
 
-from genrecraft import compat
+from genrecraft.core import compat
 
 
 def test_apply_is_idempotent_and_sets_user(monkeypatch):
@@ -70,6 +70,6 @@ def test_debug_compression_model_is_the_same_everywhere():
 
 
 def test_compat_cli_check_reports_versions():
-    out = subprocess.run([sys.executable, "-m", "genrecraft.compat", "check"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "genrecraft.core.compat", "check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "audiocraft 1.3.0" in out.stdout and "config tree" in out.stdout

@@ -46,7 +46,7 @@ def test_tiny_config_is_offline_and_small():
 
 
 def test_user_config_dir_is_searched(work_dir):
-    from genrecraft import paths
+    from genrecraft.core import paths
 
     dset = paths.user_config_dir() / "dset" / "audio"
     dset.mkdir(parents=True, exist_ok=True)

@@ -173,7 +173,7 @@ def test_no_song_in_two_splits_and_duplicates_together(built):
 
 
 def test_manifests_load_in_audiocraft_with_every_field(built):
-    from genrecraft import compat
+    from genrecraft.core import compat
 
     compat.apply()
     from audiocraft.data.music_dataset import MusicDataset

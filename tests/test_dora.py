@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def dset(work_dir, tmp_path_factory):
-    from genrecraft import paths
+    from genrecraft.core import paths
 
     specs = [SongSpec(key=k, mode=m, bpm=b, style="synthpop", seed=i)
              for i, (k, m, b) in enumerate([("C", "major", 120), ("G", "major", 124), ("A", "minor", 118),
@@ -30,7 +30,7 @@ def test_train_two_epochs_then_continue_from_sig(dset):
     assert str(xp.folder).startswith(str(experiments.env()["AUDIOCRAFT_DORA_DIR"]))
 
     # The checkpoint reloads under torch's weights_only default (compat shim) and holds the best state.
-    from genrecraft import compat
+    from genrecraft.core import compat
 
     compat.apply()
     state = torch.load(experiments.checkpoint_path(xp), map_location="cpu")

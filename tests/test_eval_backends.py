@@ -128,7 +128,7 @@ def test_musicnn_embeds_a_clip(musicnn_backend, tmp_path):
     backend = musicnn_backend
     assert backend.name == "musicnn" and backend.sample_rate == 16000 and backend.dim == 200
     assert backend.cache_id.startswith("musicnn-MSD_musicnn-hop93-")
-    from eval.audio import load_audio
+    from genrecraft.core.audio import load_audio
 
     path = _write_song(tmp_path / "song.wav", seconds=6.0)
     frames = backend.embed(load_audio(path, 16000))

@@ -132,7 +132,8 @@ def test_ce_config_validation():
 @pytest.fixture(scope="module")
 def tiny_run(work_dir, tmp_path_factory):
     """A one-epoch tiny Dora run (2 updates) on 6 synthetic songs of two styles; its valid set is ``egs``."""
-    from genrecraft import experiments, paths
+    from genrecraft.core import paths
+    from genrecraft import experiments
     from genrecraft.synth import SongSpec, write_dataset
 
     specs = [SongSpec(key=k, mode=m, bpm=b, style=s, seed=i) for i, (k, m, b, s) in enumerate(

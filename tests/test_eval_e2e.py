@@ -109,8 +109,8 @@ def test_help_and_argument_errors():
         assert command in proc.stdout
     assert "tiny[:SEED]" in proc.stdout
     proc = _eval("compare", "--help")
-    assert proc.returncode == 0 and "--manifest" in proc.stdout and "--fad-bootstrap" in proc.stdout
-    proc = _eval("compare", "tiny:0", "tiny:0", "--manifest", "m", "--out", "o")
-    assert proc.returncode == 2 and "two models are labelled 'tiny0'" in proc.stderr
+    assert proc.returncode == 0 and "--manifest" in proc.stdout and "--bootstrap" in proc.stdout and "--fad-bootstrap" not in proc.stdout
+    proc = _eval("compare", "--model", "tiny:0", "--model", "tiny:0", "--manifest", "m", "--out", "o")
+    assert proc.returncode == 2 and "two models are named 'tiny0'" in proc.stderr
     proc = _eval("compare", "base=tiny:0", "--manifest", "m", "--out", "o", "--stages", "ce,listen")
     assert proc.returncode == 2 and "stages=" in proc.stderr

@@ -11,7 +11,7 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def song():
-    from eval.audio import resample
+    from genrecraft.core.audio import resample
 
     return resample(render_song(SongSpec(key="D", mode="major", bpm=120, style="synthpop", seed=3), 3.0),
                     SAMPLE_RATE, SR)
@@ -69,7 +69,7 @@ def test_audio_features_reflect_pitch_and_brightness():
 
 
 def _features(style, n, seed0=0):
-    from eval.audio import resample
+    from genrecraft.core.audio import resample
 
     keys = ["C", "G", "A", "E", "D", "F"]
     return np.stack([audio_features(resample(render_song(

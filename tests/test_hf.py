@@ -21,6 +21,7 @@ import torch
 
 import lora
 from genrecraft import hf
+from genrecraft.core import hf_names
 
 TOL = 1e-4
 TEXT = ["rock with drums"]  # one description: see test_padded_batch_is_a_known_difference
@@ -82,7 +83,7 @@ def _script_from_old_wheel() -> str:
     import sys
     import zipfile
 
-    from genrecraft import paths
+    from genrecraft.core import paths
 
     folder = paths.cache_dir() / "transformers-4.40.2"
     script = folder / "convert_musicgen_transformers.py"
@@ -121,10 +122,10 @@ def test_mapping_covers_the_decoder_and_inverts(tiny):
     for module, _ in tiny.lm.named_modules():
         for segment in (None, "q", "k", "v"):
             try:
-                name = hf.lm_module_to_hf(module, segment)
+                name = hf_names.lm_module_to_hf(module, segment)
             except KeyError:
                 continue
-            assert hf.hf_module_to_lm(name) == (module, segment)
+            assert hf_names.hf_module_to_lm(name) == (module, segment)
 
 
 def test_logits_match_audiocraft(tiny, exported):
@@ -317,5 +318,5 @@ def test_bad_input_is_clear(tmp_path, capsys):
                torch.zeros(2, 4)}, str(tmp_path / "dora" / "adapter_model.safetensors"))
     with pytest.raises(ValueError, match="text/audio encoder"):
         lora.read_peft_adapter(tmp_path / "dora")
-    assert main(["nothing-here", "--format", "transformers", "--out", str(tmp_path / "x")]) == 1
+    assert main(["nothing-here", "--format", "transformers", "--out", str(tmp_path / "x")]) == 2
     assert "neither a Dora signature nor a model spec" in capsys.readouterr().err

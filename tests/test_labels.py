@@ -271,7 +271,7 @@ def test_musicnn_labels_arrive_intact_in_audiocraft(musicnn_graphs, tmp_path, wo
     import soundfile as sf
 
     from dataset_builder import BuildConfig, build
-    from genrecraft import compat
+    from genrecraft.core import compat
 
     music = tmp_path / "music"
     music.mkdir()

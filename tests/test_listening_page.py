@@ -285,9 +285,9 @@ def test_server_refuses_bad_input_and_hides_the_key(test_dir, running, tmp_path,
 
 
     # The command lines fail cleanly on a folder that holds no listening test.
-    assert rate_cli.main([str(tmp_path / "nothing")]) == 1
+    assert rate_cli.main([str(tmp_path / "nothing")]) == 2
     assert "pairs file not found" in capsys.readouterr().err
-    assert analyze_cli.main([str(test_dir), "--db", str(tmp_path / "none.sqlite")]) == 1
+    assert analyze_cli.main([str(test_dir), "--db", str(tmp_path / "none.sqlite")]) == 2
     assert "no ratings database" in capsys.readouterr().err
 
 

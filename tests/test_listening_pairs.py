@@ -212,5 +212,5 @@ def test_command_line_with_tiny_model_specs(tmp_path, capsys):
     assert {f: f.stat().st_mtime_ns for f in (out / "clips").iterdir()} == stamps
     # A spec that names nothing loadable stops before anything is generated.
     assert make_pairs_cli.main(["--model", "base=tiny:0", "--model", "other=not-a-model", "--prompts",
-                                str(tmp_path / "p.txt"), "--out", str(tmp_path / "never")]) == 1
+                                str(tmp_path / "p.txt"), "--out", str(tmp_path / "never")]) == 2
     assert "cannot read model spec 'not-a-model'" in capsys.readouterr().err and not (tmp_path / "never").exists()

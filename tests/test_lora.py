@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import lora
+from genrecraft.export import export_merged
 from genrecraft.models import tiny_musicgen
 
 B, K, S = 2, 4, 24
@@ -234,7 +235,7 @@ def test_adapter_refuses_another_base(model, tmp_path):
 def test_export_merged_loads_with_plain_audiocraft(model, tmp_path):
     lora.inject(model, lora.LoraConfig(r=4, targets=lora.ALL_TARGETS))
     _randomise_adapters(model.lm)
-    out = lora.export_merged(model, tmp_path / "export")
+    out = export_merged(model, tmp_path / "export")
     from audiocraft.modules.conditioners import ConditioningAttributes
 
     seq, _ = _inputs(model.lm)

@@ -118,7 +118,7 @@ def dora(solver: str, *extra: str, env) -> str:
 
 
 def history(sig: str):
-    from genrecraft import paths
+    from genrecraft.core import paths
 
     return json.loads((paths.dora_dir() / "xps" / sig / "history.json").read_text())
 
@@ -136,7 +136,7 @@ def lora_sig(dataset, hub_env):
 def test_full_finetuning_runs_and_resumes(full_sig, hub_env):
     first = history(full_sig)
     assert len(first) == 1 and first[0]["valid"]["ce"] > 0
-    from genrecraft import paths
+    from genrecraft.core import paths
 
     log = (paths.dora_dir() / "xps" / full_sig / "solver.log.0").read_text()
     assert "Loading a pretrained model" in log  # continue_from=//pretrained/facebook/musicgen-small
@@ -146,7 +146,7 @@ def test_full_finetuning_runs_and_resumes(full_sig, hub_env):
 
 
 def test_lora_run_writes_its_adapter(lora_sig):
-    from genrecraft import paths
+    from genrecraft.core import paths
 
     folder = paths.dora_dir() / "xps" / lora_sig
     config = json.loads((folder / "adapter" / "adapter_config.json").read_text())
@@ -163,7 +163,7 @@ def test_qlora_run(dataset, hub_env):
 
 def test_export_merge_and_generate(full_sig, lora_sig, hub_env, tmp_path):
     sh(sys.executable, "-m", "genrecraft.export", full_sig, "--out", tmp_path / "full", env=hub_env)
-    from genrecraft import paths
+    from genrecraft.core import paths
 
     adapter = paths.dora_dir() / "xps" / lora_sig / "adapter"
     sh(sys.executable, "-m", "lora", "merge", "--base", "facebook/musicgen-small", "--adapter", adapter,

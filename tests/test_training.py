@@ -10,7 +10,9 @@ import time
 import pytest
 import torch
 
-from genrecraft import experiments, paths
+from genrecraft.core import paths
+
+from genrecraft import experiments
 from genrecraft.synth import SongSpec, write_dataset
 
 pytestmark = pytest.mark.slow

@@ -21,8 +21,11 @@ import typing as tp
 import numpy as np
 import soxr
 
+from . import taxonomy as tx
 from .describe import describe
 from .dsp import BPM_METHODS, TEMPO_OCTAVE, DspLabeler
+from .effnet import EffnetTagger, effnet_label_name
+from .musicnn import MusicnnModel
 
 TAGGERS = ("musicnn", "effnet", "none")
 Scored = tp.List[tp.Tuple[str, float]]
@@ -99,12 +102,8 @@ class Labeler:
         self._musicnn: tp.List[tp.Any] = []
         self._effnet = None
         if self.config.tagger == "musicnn":
-            from .musicnn import MusicnnModel
-
             self._musicnn = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]
         elif self.config.tagger == "effnet":
-            from .effnet import EffnetTagger
-
             self._effnet = EffnetTagger()
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> Labels:
@@ -121,8 +120,6 @@ class Labeler:
         audio16k = audio if sample_rate == 16000 else soxr.resample(audio, sample_rate, 16000).astype(np.float32)
         cfg = self.config
         if self._musicnn:
-            from . import taxonomy as tx
-
             msd, mtt = (model.tags(audio16k) for model in self._musicnn)
             labels.genres = tx.pick({**mtt, **msd}, {**tx.MTT_GENRES, **tx.MSD_GENRES}, cfg.threshold, cfg.top,
                                     at_least_one=True)
@@ -131,8 +128,6 @@ class Labeler:
             labels.instruments = tx.pick(mtt, tx.MTT_INSTRUMENTS, cfg.threshold, cfg.top)
             labels.keywords = [n for n, _ in tx.pick(msd, tx.MSD_KEYWORDS, cfg.threshold, cfg.top)]
         else:
-            from . import taxonomy as tx
-            from .effnet import effnet_label_name
 
             scores = self._effnet(audio16k)
             for field, head, at_least_one in (("genres", "genre", True), ("moods", "mood", False),

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from genrecraft import paths
-from genrecraft.atomic import atomic_path, write_json
+from genrecraft.core import paths
+from genrecraft.core.atomic import atomic_path, write_json
+from genrecraft.core.errors import ModelFilesError
 
 from . import tfproto
+from .dsp import essentia_standard
 
 BASE_URL = "https://essentia.upf.edu/models/"
 SAMPLE_RATE = 16000
@@ -59,10 +61,6 @@ HEADS = {
 }
 EMBEDDING_INPUT, EMBEDDING_OUTPUT = "serving_default_melspectrogram", "PartitionedCall:1"
 ALL_FILES = [EMBEDDING] + [f for graph, meta, _, _ in HEADS.values() for f in (graph, meta)]
-
-
-class ModelFilesError(RuntimeError):
-    """Model files are missing and cannot be downloaded, or do not verify."""
 
 
 def model_dir() -> Path:
@@ -142,8 +140,6 @@ class EffnetTagger:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, download: bool = True):
-        from .dsp import essentia_standard
-
         es = essentia_standard()
 
         folder = ensure_files(download=download)

@@ -17,7 +17,6 @@ Input is mono float32 audio at 16 kHz; the model sees 3-second patches (187 fram
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -28,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from genrecraft import paths
-from genrecraft.atomic import atomic_path, write_json
+from genrecraft.core import paths
+from genrecraft.core.atomic import atomic_path, write_json
+from genrecraft.core.errors import ModelFilesError
 
 from . import tfproto
+from .dsp import essentia_standard
 
 SAMPLE_RATE = 16000
 PATCH_FRAMES = 187
@@ -53,10 +54,6 @@ MTT_LABELS = ('guitar', 'classical', 'slow', 'techno', 'strings', 'drums', 'elec
               'sitar', 'solo', 'man', 'classic', 'choir', 'voice', 'new age', 'dance', 'male voice', 'female vocal',
               'beats', 'harp', 'cello', 'no voice', 'weird', 'country', 'metal', 'female voice', 'choral')
 MODELS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS}
-
-
-class ModelFilesError(RuntimeError):
-    """A model's files cannot be obtained or do not verify."""
 
 
 def _wheel_path(cache: Path) -> Path:
@@ -108,8 +105,6 @@ def run_graph(graph: Path, patches: np.ndarray) -> tp.Dict[str, np.ndarray]:
     "embedding": [batch, 200]}`` (essentia's generic TensorflowPredict, no audio front-end)."""
     import essentia
 
-    from .dsp import essentia_standard
-
     es = essentia_standard()
 
     pool = essentia.Pool()
@@ -160,8 +155,6 @@ class MusicnnModel:
     dim = 200
 
     def __init__(self, name: str = "MSD_musicnn", patch_hop: int = PATCH_FRAMES):
-        from .dsp import essentia_standard
-
         es = essentia_standard()
 
         self.name = name

@@ -11,10 +11,10 @@ primary config dir (audiocraft's tree, see :mod:`genrecraft.train`):
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
+from genrecraft.core import paths
+
 
 class GenrecraftSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        from genrecraft import paths
-
         search_path.append(provider="genrecraft", path="pkg://audiocraft_configs")
         search_path.append(provider="genrecraft-user", path=f"file://{paths.user_config_dir()}")

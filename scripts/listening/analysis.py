@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genrecraft import atomic
+from genrecraft.core import atomic
 
-from . import pairs as pairs_mod
-from . import stats
+from . import pairs as pairs_mod, stats
 from .store import RatingStore
 
 CHOICE_CODES = {"A": 0, "B": 1, "none": 2}

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genrecraft import atomic
+from genrecraft.core import atomic
+from genrecraft.core.audio import read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -166,8 +167,6 @@ def find_manifest(source: Path) -> Path:
 
 def manifest_descriptions(source: Path) -> tp.List[str]:
     """Every distinct ``description`` in the MusicInfo sidecars (``<clip>.json``) of a manifest's clips, in order."""
-    from eval.audio import read_manifest
-
     manifest = find_manifest(source)
     entries = read_manifest(manifest)
     seen: tp.Dict[str, None] = {}

@@ -5,8 +5,8 @@ Every shim answers one audiocraft behaviour and says which, so that it can be de
 entry point (:mod:`genrecraft.train`, so ``dora -P genrecraft run ...`` gets them in every worker process), the
 library modules that build or load models, and the tests.
 
-Run ``python -m genrecraft.compat check`` to see whether the installed audiocraft is usable, and
-``python -m genrecraft.compat install-config`` to put audiocraft's Hydra config tree where it expects it.
+Run ``python -m genrecraft.core.compat check`` to see whether the installed audiocraft is usable, and
+``python -m genrecraft.core.compat install-config`` to put audiocraft's Hydra config tree where it expects it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from . import paths
+from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ AUDIOCRAFT_VERSION = "1.3.0"
 _applied = False
 
 
-class AudiocraftSetupError(RuntimeError):
+class AudiocraftSetupError(UserError, RuntimeError):
     """audiocraft is missing or installed in a way it cannot run from."""
 
 
@@ -59,7 +60,7 @@ def ensure_config_tree() -> Path:
         raise AudiocraftSetupError(
             f"audiocraft's Hydra config tree is missing: expected {config}/config.yaml next to the installed "
             f"package {audiocraft_package_dir()}. audiocraft's wheel does not include it. Fix: run "
-            "`python -m genrecraft.compat install-config` (copies it from the audiocraft sdist), or reinstall with "
+            "`python -m genrecraft.core.compat install-config` (copies it from the audiocraft sdist), or reinstall with "
             "`make venv`.")
     return config
 
@@ -210,7 +211,7 @@ def install_config(version: str = AUDIOCRAFT_VERSION) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Check or repair the audiocraft installation that genrecraft runs on."""
-    parser = argparse.ArgumentParser(prog="python -m genrecraft.compat", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m genrecraft.core.compat", description=main.__doc__)
     parser.add_argument("command", choices=["check", "install-config"],
                         help="check: report what is installed and whether it is usable; "
                              "install-config: put audiocraft's Hydra config tree next to its package")

@@ -6,7 +6,7 @@ import dataclasses
 import re
 import typing as tp
 
-from .label import BPM_METHODS, TAGGERS, TEMPO_OCTAVE
+from .label import BPM_METHODS, TEMPO_OCTAVE, taggers
 
 SPLIT_BY = ("song", "artist")
 DEDUPE = ("group", "drop", "off")
@@ -30,7 +30,7 @@ class BuildConfig:
     silence_db: float = dataclasses.field(default=-45.0, metadata={
         "help": "chunks quieter than this RMS level (dBFS) are skipped as silent"})
     tagger: str = dataclasses.field(default="musicnn", metadata={
-        "choices": TAGGERS, "help": "genre/mood/instrument tagger (none: tempo and key only)"})
+        "choices": taggers.names(), "help": "genre/mood/instrument tagger (none: tempo and key only)"})
     bpm_method: str = dataclasses.field(default="degara", metadata={
         "choices": BPM_METHODS, "help": "essentia's tempo estimator"})
     tempo_octave: str = dataclasses.field(default="backbeat", metadata={
@@ -80,8 +80,8 @@ class BuildConfig:
             bad("dedupe", self.dedupe, f"use one of {DEDUPE}")
         if not 0.0 < self.near_duplicate <= 1.0:
             bad("near_duplicate", self.near_duplicate, "use a similarity in (0, 1]")
-        if self.tagger not in TAGGERS:
-            bad("tagger", self.tagger, f"use one of {TAGGERS}")
+        if self.tagger not in taggers.names():
+            bad("tagger", self.tagger, f"use one of {', '.join(taggers.names())}")
         if self.bpm_method not in BPM_METHODS:
             bad("bpm_method", self.bpm_method, f"use one of {BPM_METHODS}")
         if self.tempo_octave not in TEMPO_OCTAVE:

@@ -3,7 +3,7 @@
     python -m genrecraft.curves <SIG | xp folder> [more runs ...] [--out DIR]
 
 One run: ``training_curves.png`` next to the run (``<xp>/curves/``, or ``--out``) with CE and perplexity per
-training step (from the solver log) and per epoch (train and valid, from ``history.json``), and valid CE per
+training update (from the run's TensorBoard events) and per epoch (train and valid, from ``history.json``), and valid CE per
 codebook (``ce_q1..``). Several runs: also ``compare_valid_ce.png`` overlaying their valid CE.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import typing as tp
@@ -19,8 +20,7 @@ from pathlib import Path
 from .core import cli
 from .models import _xp_folder
 
-_STEP_LINE = re.compile(r"Train \| Epoch (\d+) \| (\d+)/(\d+) \|(.*)")
-_METRIC = re.compile(r"\b(ce|ppl) ([0-9.eE+-]+)")
+STEP_STAGE = "train_step"  # the TensorBoard section of per-update metrics (genrecraft.solvers writes it)
 
 
 def _folder(run: tp.Union[str, Path]) -> Path:
@@ -37,27 +37,31 @@ def read_history(run: tp.Union[str, Path]) -> tp.List[tp.Dict[str, tp.Dict[str, 
 
 
 def read_steps(run: tp.Union[str, Path]) -> tp.List[tp.Dict[str, float]]:
-    """Per-step training metrics logged by the solver (every ``logging.log_updates`` steps).
+    """Per-update training metrics of a run, from its TensorBoard events (``<xp>/tensorboard/``, written by the
+    recipes' ``logging.log_tensorboard`` and genrecraft's solvers every ``logging.log_updates`` updates).
 
-    Returns ``[{"step": global step, "epoch": e, "x": fractional epoch, "ce": .., "ppl": ..}, ...]`` (running
-    averages within the epoch, as logged).
+    Returns ``[{"step": global update, "epoch": e, "x": fractional epoch, "ce": .., "ppl": .., ...}, ...]`` sorted by
+    step; empty for a run without TensorBoard events. A resumed run's repeated updates count once (the last).
     """
-    log = _folder(run) / "solver.log.0"
-    if not log.exists():
-        return []
-    rows, seen = [], set()
-    for line in log.read_text(errors="replace").splitlines():
-        match = _STEP_LINE.search(line)
-        if not match:
-            continue
-        epoch, step, per_epoch = (int(g) for g in match.groups()[:3])
-        metrics = {k: float(v) for k, v in _METRIC.findall(match.group(4))}
-        key = (epoch, step)
-        if "ce" in metrics and key not in seen:  # a resumed run logs its epochs again
-            seen.add(key)
-            rows.append({"step": (epoch - 1) * per_epoch + step, "epoch": epoch,
-                         "x": epoch - 1 + step / per_epoch, **metrics})
-    return rows
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+    prefix = STEP_STAGE + "/"
+    rows: tp.Dict[int, tp.Dict[str, float]] = {}
+    for events in sorted((_folder(run) / "tensorboard").rglob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={SCALARS: 0})
+        accumulator.Reload()
+        for tag in accumulator.Tags().get(SCALARS, []):
+            if tag.startswith(prefix):
+                for event in accumulator.Scalars(tag):
+                    rows.setdefault(event.step, {"step": event.step})[tag[len(prefix):]] = event.value
+    out = []
+    for step in sorted(rows):
+        row = rows[step]
+        if "epoch" in row:
+            row["x"] = row["epoch"]
+            row["epoch"] = int(math.ceil(row["epoch"]))
+            out.append(row)
+    return out
 
 
 def plot_training_curves(run: tp.Union[str, Path], out_dir: tp.Optional[tp.Union[str, Path]] = None,

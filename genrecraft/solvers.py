@@ -28,6 +28,7 @@ from audiocraft.solvers.musicgen import MusicGenSolver  # noqa: E402
 
 import lora  # noqa: E402
 
+from .curves import STEP_STAGE  # noqa: E402
 from .models import load_base_lm_state  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,27 @@ class PeakMemoryMixin:
         return metrics
 
 
-class MusicGenFTSolver(PeakMemoryMixin, EarlyStoppingMixin, MusicGenSolver):
+class StepMetricsMixin:
+    """Sends the training metrics of every ``logging.log_updates``-th update to the experiment loggers (TensorBoard
+    with ``logging.log_tensorboard``, W&B with ``logging.log_wandb``), as ``train_step/<metric>`` at the global
+    update; ``train_step/epoch`` is the fractional epoch. audiocraft itself sends only per-epoch summaries."""
+
+    def run_step(self, idx: int, batch: tp.Any, metrics: dict):
+        metrics = super().run_step(idx, batch, metrics)  # type: ignore[misc]
+        every = max(1, int(self.log_updates))  # type: ignore[attr-defined]
+        if self.is_training and (idx + 1) % every == 0:  # type: ignore[attr-defined]
+            per_epoch = self.train_updates_per_epoch  # type: ignore[attr-defined]
+            step = (self.epoch - 1) * per_epoch + idx + 1  # type: ignore[attr-defined]
+            values = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, torch.Tensor))
+                      and (not isinstance(v, torch.Tensor) or v.numel() == 1)}
+            values["epoch"] = self.epoch - 1 + (idx + 1) / per_epoch  # type: ignore[attr-defined]
+            # flashy's ResultLogger.log_metrics would also print a summary line per call: go to the loggers only
+            for logger in self.result_logger._experiment_loggers.values():  # type: ignore[attr-defined]
+                logger.log_metrics(STEP_STAGE, values, step=step)
+        return metrics
+
+
+class MusicGenFTSolver(StepMetricsMixin, PeakMemoryMixin, EarlyStoppingMixin, MusicGenSolver):
     """Full fine-tuning of MusicGen (audiocraft's solver) with early stopping."""
 
 
@@ -93,7 +114,17 @@ class _AdapterModules(nn.Module):
                 self.hosts[name.replace(".", "__")] = module.lora
 
 
-class MusicGenLoRASolver(PeakMemoryMixin, EarlyStoppingMixin, MusicGenSolver):
+def lora_config(block: tp.Any) -> "lora.LoraConfig":
+    """The :class:`lora.LoraConfig` of a recipe's ``lora`` block: every key but ``base`` is a LoraConfig field
+    (declared once there, with its default and help); unknown keys are an error naming the known ones."""
+    from omegaconf import OmegaConf
+
+    values = OmegaConf.to_container(block, resolve=True) if OmegaConf.is_config(block) else dict(block)
+    values.pop("base", None)
+    return lora.LoraConfig.from_dict(values)
+
+
+class MusicGenLoRASolver(StepMetricsMixin, PeakMemoryMixin, EarlyStoppingMixin, MusicGenSolver):
     """Train LoRA adapters on a frozen MusicGen LM (see the module docstring). Config block ``lora``:
 
     ``base`` (model to adapt), ``r``, ``alpha``, ``dropout``, ``targets``, ``layers``, ``rslora``, ``quantize``
@@ -116,10 +147,7 @@ class MusicGenLoRASolver(PeakMemoryMixin, EarlyStoppingMixin, MusicGenSolver):
             self.model.load_state_dict(load_base_lm_state(str(cfg.lora.base)))
         else:
             self.logger.warning("lora.base is empty: adapting a randomly initialised LM (tests only)")
-        config = lora.LoraConfig(r=int(cfg.lora.r), alpha=float(cfg.lora.alpha), dropout=float(cfg.lora.dropout),
-                                 targets=tuple(cfg.lora.targets),
-                                 layers=tuple(cfg.lora.layers) if cfg.lora.layers else None,
-                                 rslora=bool(cfg.lora.rslora), quantize=cfg.lora.get("quantize") or None)
+        config = lora_config(cfg.lora)
         report = lora.inject(self.model, config)
         self.logger.info("%s", report)
         self.adapters = _AdapterModules(self.model)

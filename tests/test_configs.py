@@ -55,3 +55,20 @@ def test_user_config_dir_is_searched(work_dir):
         "  train: /data/egs/train\n  valid: /data/egs/valid\n  evaluate: /data/egs/test\n  generate: /data/egs/test\n")
     cfg = compose(["solver=musicgen/genrecraft_tiny", "dset=audio/user_example"])
     assert cfg.datasource.train == "/data/egs/train"
+
+
+@pytest.mark.parametrize("recipe", ["genrecraft_tiny_lora", "genrecraft_small_lora", "genrecraft_medium_lora"])
+def test_lora_recipes_state_every_option_of_lora_config(recipe):
+    """LoRA options are declared once, as LoraConfig fields: a recipe's lora block is read whole into one
+    (genrecraft.solvers.lora_config), and states each field so that `lora.<field>=...` overrides work."""
+    import dataclasses
+
+    import lora
+    from genrecraft.solvers import lora_config
+
+    block = compose([f"solver=musicgen/{recipe}"]).lora
+    assert set(block) == {f.name for f in dataclasses.fields(lora.LoraConfig)} | {"base"}
+    config = lora_config(block)
+    assert config.r == block.r and config.targets == tuple(block.targets)
+    with pytest.raises(ValueError, match="unknown LoRA config keys"):
+        lora_config({**block, "rank": 4})

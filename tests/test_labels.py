@@ -300,3 +300,27 @@ def test_musicnn_labels_arrive_intact_in_audiocraft(musicnn_graphs, tmp_path, wo
             seen_instrument |= bool(info.instrument)
             assert sidecar["labels"]["tagger"] == "musicnn"
     assert seen_instrument
+
+
+def test_a_new_tagger_is_one_class_and_one_registration():
+    from dataset_builder.config import BuildConfig
+    from dataset_builder.label import LabelConfig, Labeler, taggers
+
+    @taggers.register
+    class Constant(taggers.Tagger):
+        name = "constant-test"
+
+        def tags(self, audio16k, threshold, top):
+            assert audio16k.dtype == np.float32 and len(audio16k) == 16000  # resampled to 16 kHz
+            return {"genres": [("ambient", 0.9)], "moods": [("calm", 0.5)], "instruments": [], "keywords": []}
+
+    try:
+        assert "constant-test" in taggers.names() and BuildConfig(tagger="constant-test").tagger == "constant-test"
+        t = np.arange(32000) / 32000
+        labels = Labeler(LabelConfig(tagger="constant-test"))(0.3 * np.sin(2 * np.pi * 440 * t), 32000)
+        assert labels.genres == [("ambient", 0.9)] and labels.moods == [("calm", 0.5)]
+        assert labels.tagger == "constant-test"
+    finally:
+        del taggers.REGISTRY["constant-test"]
+    with pytest.raises(ValueError, match="use one of musicnn, effnet, none"):
+        LabelConfig(tagger="constant-test")

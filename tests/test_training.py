@@ -180,8 +180,10 @@ def test_export_loads_with_plain_musicgen(kind, datasets, base_run, lora_run, tm
 def test_training_curves_are_plotted(base_run, lora_run, tmp_path):
     from genrecraft.curves import plot_training_curves, plot_valid_comparison, read_steps
 
-    steps = read_steps(base_run.folder)
+    steps = read_steps(base_run.folder)  # from the run's TensorBoard events, not from its log text
     assert len(steps) >= 2 and steps[-1]["step"] > steps[0]["step"]
+    assert all(s["ce"] > 0 and 0 < s["x"] <= s["epoch"] for s in steps)
+    assert list((base_run.folder / "tensorboard").rglob("events.out.tfevents.*"))
     [png] = plot_training_curves(base_run.sig)
     assert png.parent == base_run.folder / "curves" and png.stat().st_size > 10_000
     cmp_png = plot_valid_comparison({"base": base_run.sig, "lora": lora_run.sig}, tmp_path / "cmp.png")

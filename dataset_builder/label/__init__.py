@@ -21,13 +21,11 @@ import typing as tp
 import numpy as np
 import soxr
 
-from . import taxonomy as tx
+from . import taggers
 from .describe import describe
 from .dsp import BPM_METHODS, TEMPO_OCTAVE, DspLabeler
-from .effnet import EffnetTagger, effnet_label_name
-from .musicnn import MusicnnModel
 
-TAGGERS = ("musicnn", "effnet", "none")
+TAGGERS = taggers.names()  # the built-in ones; taggers.names() also lists any registered later
 Scored = tp.List[tp.Tuple[str, float]]
 
 
@@ -35,9 +33,9 @@ Scored = tp.List[tp.Tuple[str, float]]
 class LabelConfig:
     """How chunks are labelled."""
 
-    tagger: str = dataclasses.field(default="musicnn", metadata={"help": f"one of {TAGGERS}"})
-    bpm_method: str = dataclasses.field(default="degara", metadata={"help": f"one of {BPM_METHODS}"})
-    tempo_octave: str = dataclasses.field(default="backbeat", metadata={"help": f"one of {TEMPO_OCTAVE}"})
+    tagger: str = dataclasses.field(default="musicnn", metadata={"help": "a registered tagger (taggers.names())"})
+    bpm_method: str = dataclasses.field(default="degara", metadata={"help": ", ".join(BPM_METHODS)})
+    tempo_octave: str = dataclasses.field(default="backbeat", metadata={"help": ", ".join(TEMPO_OCTAVE)})
     threshold: float = dataclasses.field(default=0.1, metadata={"help": "minimum tag probability to keep a tag"})
     top: int = dataclasses.field(default=3, metadata={"help": "at most this many genres / moods / instruments"})
 
@@ -47,8 +45,8 @@ class LabelConfig:
         return self.bpm_method + ("" if self.tempo_octave == "off" else f"+{self.tempo_octave}")
 
     def __post_init__(self):
-        if self.tagger not in TAGGERS:
-            raise ValueError(f"LabelConfig.tagger={self.tagger!r}: use one of {', '.join(TAGGERS)}")
+        if self.tagger not in taggers.names():
+            raise ValueError(f"LabelConfig.tagger={self.tagger!r}: use one of {', '.join(taggers.names())}")
         if self.bpm_method not in BPM_METHODS:
             raise ValueError(f"LabelConfig.bpm_method={self.bpm_method!r}: use one of {', '.join(BPM_METHODS)}")
         if self.tempo_octave not in TEMPO_OCTAVE:
@@ -99,12 +97,7 @@ class Labeler:
     def __init__(self, config: tp.Optional[LabelConfig] = None):
         self.config = config or LabelConfig()
         self.dsp = DspLabeler(bpm_method=self.config.bpm_method, tempo_octave=self.config.tempo_octave)
-        self._musicnn: tp.List[tp.Any] = []
-        self._effnet = None
-        if self.config.tagger == "musicnn":
-            self._musicnn = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]
-        elif self.config.tagger == "effnet":
-            self._effnet = EffnetTagger()
+        self.tagger = taggers.create(self.config.tagger)
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> Labels:
         """Label mono ``audio`` [samples] at ``sample_rate``."""
@@ -115,29 +108,12 @@ class Labeler:
         labels = Labels(key=dsp.key, scale=dsp.scale, key_strength=dsp.key_strength, bpm=dsp.bpm,
                         loudness_lufs=dsp.loudness_lufs, tagger=self.config.tagger,
                         tempo_method=self.config.tempo_method)
-        if self.config.tagger == "none":
+        if self.tagger is None:
             return labels
         audio16k = audio if sample_rate == 16000 else soxr.resample(audio, sample_rate, 16000).astype(np.float32)
-        cfg = self.config
-        if self._musicnn:
-            msd, mtt = (model.tags(audio16k) for model in self._musicnn)
-            labels.genres = tx.pick({**mtt, **msd}, {**tx.MTT_GENRES, **tx.MSD_GENRES}, cfg.threshold, cfg.top,
-                                    at_least_one=True)
-            labels.moods = [(tx.hyphenate(n), p) for n, p in
-                            tx.pick({**msd, **mtt}, {**tx.MSD_MOODS, **tx.MTT_MOODS}, cfg.threshold, cfg.top)]
-            labels.instruments = tx.pick(mtt, tx.MTT_INSTRUMENTS, cfg.threshold, cfg.top)
-            labels.keywords = [n for n, _ in tx.pick(msd, tx.MSD_KEYWORDS, cfg.threshold, cfg.top)]
-        else:
-
-            scores = self._effnet(audio16k)
-            for field, head, at_least_one in (("genres", "genre", True), ("moods", "mood", False),
-                                              ("instruments", "instrument", False)):
-                names = {label: effnet_label_name(label) for label in scores[head]}
-                picked = tx.pick(scores[head], names, cfg.threshold, cfg.top, at_least_one=at_least_one)
-                if field == "moods":
-                    picked = [(tx.hyphenate(n), p) for n, p in picked]
-                setattr(labels, field, picked)
+        for field, value in self.tagger.tags(audio16k, self.config.threshold, self.config.top).items():
+            setattr(labels, field, value)
         return labels
 
 
-__all__ = ["LabelConfig", "Labeler", "Labels", "describe", "TAGGERS", "BPM_METHODS", "TEMPO_OCTAVE"]
+__all__ = ["LabelConfig", "Labeler", "Labels", "describe", "TAGGERS", "BPM_METHODS", "TEMPO_OCTAVE", "taggers"]

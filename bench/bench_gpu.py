@@ -38,7 +38,7 @@ UPDATES = 3
 FRAMES = 1500  # 30 s at 50 Hz
 GENERATE = """
 import json, time, torch
-from genrecraft import compat; compat.apply()
+from genrecraft.core import compat; compat.apply()
 import lora
 from audiocraft.models.musicgen import MusicGen
 model = MusicGen.get_pretrained("facebook/musicgen-small", device="cuda")

@@ -101,17 +101,18 @@ def command_rows(hub: Path, tmp: Path, env: dict, hub_seconds: tp.Optional[dict]
     adapter = Path(env["GENRECRAFT_WORK_DIR"]) / "dora" / "xps" / sigs["train_lora"] / "adapter"
     case("lora_merge", [py, "-m", "lora", "merge", "--base", "facebook/musicgen-small", "--adapter", adapter,
                         "--out", tmp / "export_lora"])
-    case("generate", [py, "-c", "from genrecraft import compat; compat.apply()\n"
+    case("generate", [py, "-c", "from genrecraft.core import compat; compat.apply()\n"
                                 "from audiocraft.models.musicgen import MusicGen\n"
                                 f"m = MusicGen.get_pretrained({str(tmp / 'export_full')!r}, device='cpu')\n"
                                 "m.set_generation_params(duration=2)\nm.generate(['calm piano'])"])
-    models = ["base=facebook/musicgen-small", f"full=//sig/{sigs['train_full']}", f"lora=//sig/{sigs['train_lora']}"]
+    models = ["--model", "base=facebook/musicgen-small", "--model", f"full=//sig/{sigs['train_full']}",
+              "--model", f"lora=//sig/{sigs['train_lora']}"]
     test = data / "egs" / "test"
     case("eval_compare", [py, "-m", "eval", "compare", *models, "--manifest", test, "--out", tmp / "compare",
                           "--stages", "ce", "--device", "cpu"])
     case("report", [py, "-m", "genrecraft.report", *models, "--manifest", test, "--dataset", data,
-                    "--out", tmp / "report", "--clips", "2", "--seconds", "1", "--listening-prompts", "1",
-                    "--listening-seconds", "1", "--device", "cpu"])
+                    "--out", tmp / "report", "--num-clips", "2", "--duration", "1", "--listening-prompts", "1",
+                    "--listening-duration", "1", "--device", "cpu"])
     return rows
 
 

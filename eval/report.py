@@ -1,9 +1,9 @@
 """Compare models on a test split: cross-entropy, FAD/KAD, spectral distances; a JSON, markdown and plot report.
 
-    python -m eval compare base=facebook/musicgen-small full=//sig/1a2b3c4d \\
-        lora=facebook/musicgen-small@exports/jpop/adapter --manifest data/jpop/egs/test --out reports/jpop
+    genrecraft eval compare --model base=facebook/musicgen-small --model full=//sig/1a2b3c4d \\
+        --model lora=facebook/musicgen-small@exports/jpop/adapter --manifest data/jpop/egs/test --out reports/jpop
 
-For each model (any spec of :func:`genrecraft.models.load_model`, named ``label=spec``):
+For each model (any spec of :func:`genrecraft.models.load_model`, named ``--model NAME=SPEC``):
 
 1. ``ce``: cross-entropy and perplexity on every test clip (:mod:`eval.ce`, windows mode), per codebook and per
    genre/artist, with bootstrap intervals; and the paired difference to the baseline (the first model) on the
@@ -37,7 +37,7 @@ from genrecraft.core import cli, compat
 from genrecraft.core.atomic import write_json, write_text
 from genrecraft.core.audio import list_audio, load_audio
 from genrecraft.curves import plot_training_curves
-from genrecraft.models import (codec_fingerprint, default_device, load_model, model_config, parse_model_spec,
+from genrecraft.models import (ModelSpec, codec_fingerprint, default_device, load_model, model_config, parse_model_spec,
                                training_segment)
 
 from . import stats
@@ -81,16 +81,23 @@ class CompareConfig:
         stats.check_bootstrap_args(self.fad_bootstrap, self.ce.confidence)
 
 
-def parse_models(args: tp.Sequence[str]) -> tp.Dict[str, str]:
-    """``NAME=SPEC`` (or a bare spec, named by :attr:`genrecraft.models.ModelSpec.label`) -> {name: spec}."""
-    out: tp.Dict[str, str] = {}
-    for name, spec in cli.named(args):
-        label = name or parse_model_spec(spec).label
+def parse_models(args: tp.Sequence[str]) -> tp.Dict[str, ModelSpec]:
+    """``NAME=SPEC`` texts (a bare spec is named by :attr:`genrecraft.models.ModelSpec.label`) -> {name: ModelSpec},
+    each spec parsed here, once, and passed down."""
+    out: tp.Dict[str, ModelSpec] = {}
+    for name, text in cli.named(args):
+        spec = parse_model_spec(text)
+        label = name or spec.label
         cli.check_names([*out, label], reserved=("reference", REAL_LABEL))
         out[label] = spec
     if not out:
         raise ValueError("no models to compare: pass --model NAME=SPEC, e.g. --model base=facebook/musicgen-small")
     return out
+
+
+def as_spec(spec: tp.Union[str, ModelSpec]) -> ModelSpec:
+    """A spec as a :class:`ModelSpec` (texts are parsed; callers at the edge pass ModelSpecs already)."""
+    return spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
 
 
 def _key(*parts: tp.Any) -> str:
@@ -131,6 +138,7 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
     The first model is the baseline that the others are compared with."""
 
     compat.apply()
+    models = {label: as_spec(spec) for label, spec in models.items()}
     config = config or CompareConfig()
     explicit_segment = config.ce.segment_duration is not None
     config = equal_ce_windows(models, config)
@@ -141,7 +149,7 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
     labels = list(models)
     baseline = labels[0]
     report: tp.Dict[str, tp.Any] = {
-        "manifest": str(manifest), "models": dict(models), "baseline": baseline, "device": device,
+        "manifest": str(manifest), "models": {label: spec.text for label, spec in models.items()}, "baseline": baseline, "device": device,
         "settings": {"ce": _settings(config.ce), "ce_segment_explicit": explicit_segment,
                      "generate": _settings(config.generate), "backend": config.backend,
                      "fad_bootstrap": config.fad_bootstrap, "stages": list(config.stages)},
@@ -164,7 +172,7 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
 
         if "ce" in config.stages:
             path = out_dir / "ce" / f"{label}.json"
-            key = _key(spec, str(manifest.resolve()), _settings(config.ce))
+            key = _key(spec.text, str(manifest.resolve()), _settings(config.ce))
             cached = json.loads(path.read_text()) if path.exists() else {}
             if cached.get("key") == key and cached.get("codec"):
                 ce_results[label] = CEResult.from_dict(cached["result"])
@@ -172,11 +180,11 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
             else:
                 codecs[label] = codec_fingerprint(get_model())
                 check_same_codec(codecs, models)
-                ce_results[label] = evaluate_ce(get_model(), manifest, config.ce, model_name=spec)
+                ce_results[label] = evaluate_ce(get_model(), manifest, config.ce, model_name=spec.text)
                 write_json(path, {"key": key, "codec": codecs[label], "result": ce_results[label].to_dict()})
             check_same_codec(codecs, models)
         if "generate" in config.stages:
-            _check_model_folder(out_dir / "generated" / label, spec)
+            _check_model_folder(out_dir / "generated" / label, spec.text)
             clips[label] = generate_for_eval(get_model, label, manifest, out_dir / "generated", config.generate)
         loaded.clear()
         _free_memory()
@@ -196,7 +204,7 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
     if config.curves:
         report["curves"] = {}
         for label in labels:
-            parsed = parse_model_spec(models[label])
+            parsed = models[label]
             if parsed.kind == "experiment":
                 report["curves"][label] = [str(p) for p in _training_curves(parsed.name, out_dir / "curves" / label)]
     report["plots"] = [str(p) for p in plot_report(report, out_dir / "plots")]
@@ -206,7 +214,7 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
     return report
 
 
-def equal_ce_windows(models: tp.Mapping[str, str], config: CompareConfig) -> CompareConfig:
+def equal_ce_windows(models: tp.Mapping[str, tp.Union[str, ModelSpec]], config: CompareConfig) -> CompareConfig:
     """``config`` with a CE window length every model shares: the one set, else the shortest training segment
     of the models (a model trained on 5 s windows is not scored on 30 s while its base is)."""
     if "ce" not in config.stages or config.ce.segment_duration is not None:
@@ -220,14 +228,14 @@ def equal_ce_windows(models: tp.Mapping[str, str], config: CompareConfig) -> Com
     return dataclasses.replace(config, ce=dataclasses.replace(config.ce, segment_duration=shortest))
 
 
-def check_same_codec(codecs: tp.Mapping[str, str], models: tp.Mapping[str, str]) -> None:
+def check_same_codec(codecs: tp.Mapping[str, str], models: tp.Mapping[str, tp.Any]) -> None:
     """Refuse a comparison whose models tokenize audio differently (their CEs would be on different targets)."""
     if len(set(codecs.values())) <= 1:
         return
     first = next(iter(codecs))
     other = next(label for label, value in codecs.items() if value != codecs[first])
     raise ValueError(
-        f"models {first!r} ({models[first]}) and {other!r} ({models[other]}) tokenize audio with different "
+        f"models {first!r} ({as_spec(models[first]).text}) and {other!r} ({as_spec(models[other]).text}) tokenize audio with different "
         f"codecs ({codecs[first]} vs {codecs[other]}), so their cross-entropies are on different targets and "
         "cannot be compared. Train and export every model with its base model's own codec (the genrecraft recipes "
         "use compression_model_checkpoint=//pretrained/facebook/musicgen-*), or compare them in separate runs.")

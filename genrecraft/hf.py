@@ -41,7 +41,6 @@ from .core import compat
 from .core.atomic import write_json
 from .core.hf_names import hf_state_to_lm, lm_state_to_hf
 
-ENC_TO_DEC_PROJ = "enc_to_dec_proj"
 DEFAULT_AUDIO_ENCODER = "facebook/encodec_32khz"
 
 

@@ -138,9 +138,6 @@ SPEC_HELP = """Model specs:
   BASE@path/to/adapter        any spec above plus a LoRA adapter folder
   tiny[:SEED]                 the tiny CPU test model, random weights from SEED (default 0)"""
 
-SPEC_KINDS = ("pretrained", "export", "experiment", "hf", "adapter", "tiny")
-
-
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """A parsed model spec (see :data:`SPEC_HELP`).

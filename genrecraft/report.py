@@ -25,8 +25,8 @@ from pathlib import Path
 
 from eval.ce import CEConfig
 from eval.generate import GenerateConfig
-from eval.report import (REAL_LABEL, CompareConfig, _fmt as fmt, compare, markdown_report, metric_columns, parse_models,
-                         present_columns)
+from eval.report import (REAL_LABEL, CompareConfig, _fmt as fmt, as_spec, compare, markdown_report, metric_columns,
+                         parse_models, present_columns)
 from scripts.listening import pairs
 
 from .core import cli
@@ -305,8 +305,9 @@ def make_listening_pairs(models: tp.Mapping[str, str], dataset: Path, folder: Pa
     settings = pairs.PairsConfig(generation=pairs.GenerationSettings(duration=config.listening_seconds,
                                                                       seed=config.seed),
                                  style=config.style, blind_seed=config.seed)
-    loaders = {label: (lambda spec=spec: load_model(spec, device=device)) for label, spec in models.items()}
-    return pairs.make_pairs(loaders, prompts, folder, settings, specs=dict(models))
+    specs = {label: as_spec(spec) for label, spec in models.items()}
+    loaders = {label: (lambda spec=spec: load_model(spec, device=device)) for label, spec in specs.items()}
+    return pairs.make_pairs(loaders, prompts, folder, settings, specs={k: v.text for k, v in specs.items()})
 
 
 def evaluate_demo(runs: tp.Mapping[str, tp.Any], out: Path, config: tp.Any) -> Evaluation:

@@ -89,11 +89,5 @@ main.dora.dir = AudioCraftEnvironment.get_dora_dir()
 main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
 
 
-def get_solver_from_sig(sig: str, **kwargs):
-    """Rebuild the solver of a finished experiment from its Dora signature (see audiocraft's version)."""
-    xp = main.get_xp_from_sig(sig)
-    return _ac_train.get_solver_from_xp(xp, **kwargs)
-
-
 if __name__ == "__main__":
     main()

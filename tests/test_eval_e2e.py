@@ -25,9 +25,9 @@ def manifest(tmp_path_factory):
 
 
 def _compare(manifest, out):
-    return _eval("compare", "base=tiny:0", "other=tiny:1", "--manifest", str(manifest), "--out", str(out),
-                 "--device", "cpu", "--segment-duration", "2", "-n", "4", "--duration", "2",
-                 "--prompt-duration", "1", "--gen-batch-size", "4", "--bootstrap", "50", "--fad-bootstrap", "20")
+    return _eval("compare", "--model", "base=tiny:0", "--model", "other=tiny:1", "--manifest", str(manifest),
+                 "--out", str(out), "--device", "cpu", "--segment-duration", "2", "--num-clips", "4", "--duration", "2",
+                 "--prompt-duration", "1", "--gen-batch-size", "4", "--bootstrap", "30")
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +97,8 @@ def test_rerun_reuses_finished_stages(manifest, first_run):
     assert json.loads((out / "report.json").read_text())["results"] == before["results"]
 
     # other generation settings in the same folder are refused rather than mixed
-    proc = _eval("compare", "base=tiny:0", "--manifest", str(manifest), "--out", str(out), "--device", "cpu",
-                 "--segment-duration", "2", "-n", "2", "--duration", "2", "--prompt-duration", "1")
+    proc = _eval("compare", "--model", "base=tiny:0", "--manifest", str(manifest), "--out", str(out), "--device",
+                 "cpu", "--segment-duration", "2", "--num-clips", "2", "--duration", "2", "--prompt-duration", "1")
     assert proc.returncode == 2 and "other settings" in proc.stderr
 
 

@@ -60,7 +60,7 @@ def test_standin_hub_matches_the_real_config(hub_env):
     """MusicGen.get_pretrained loads the stand-in, and its names and shapes are those the real config builds."""
     out = py("""
         import json, torch
-        from genrecraft import compat; compat.apply()
+        from genrecraft.core import compat; compat.apply()
         from audiocraft.models import builders
         from audiocraft.models.musicgen import MusicGen
         from genrecraft.models import compose
@@ -171,7 +171,7 @@ def test_export_merge_and_generate(full_sig, lora_sig, hub_env, tmp_path):
     out = py(f"""
         import json, torch
         from audiocraft.models.musicgen import MusicGen
-        from genrecraft import compat; compat.apply()   # torch's weights_only default; plain loading below
+        from genrecraft.core import compat; compat.apply()   # torch's weights_only default; plain loading below
         result = {{}}
         base = MusicGen.get_pretrained("facebook/musicgen-small", device="cpu")
         probe = torch.randn(1, 1, 32000, generator=torch.Generator().manual_seed(0))
@@ -191,7 +191,8 @@ def test_export_merge_and_generate(full_sig, lora_sig, hub_env, tmp_path):
 
 
 def test_eval_compare_and_report(dataset, full_sig, lora_sig, hub_env, tmp_path):
-    models = ["base=facebook/musicgen-small", f"full=//sig/{full_sig}", f"lora=//sig/{lora_sig}"]
+    models = ["--model", "base=facebook/musicgen-small", "--model", f"full=//sig/{full_sig}",
+              "--model", f"lora=//sig/{lora_sig}"]
     test = dataset / "egs" / "test"
     sh(sys.executable, "-m", "eval", "compare", *models, "--manifest", test, "--out", tmp_path / "compare",
        "--stages", "ce", "--segment-duration", "5", env=hub_env)
@@ -200,8 +201,8 @@ def test_eval_compare_and_report(dataset, full_sig, lora_sig, hub_env, tmp_path)
         assert report["results"][label]["ce"]["segment_duration"] == 5
     assert "vs_baseline" in report["results"]["full"]["ce"]
     sh(sys.executable, "-m", "genrecraft.report", *models, "--manifest", test, "--dataset", dataset,
-       "--out", tmp_path / "report", "--clips", "2", "--seconds", "1", "--listening-prompts", "1",
-       "--listening-seconds", "1", env=hub_env)
+       "--out", tmp_path / "report", "--num-clips", "2", "--duration", "1", "--listening-prompts", "1",
+       "--listening-duration", "1", env=hub_env)
     assert (tmp_path / "report" / "report.html").exists()
     summary = json.loads((tmp_path / "report" / "eval" / "report.json").read_text())
     # every model's CE in windows of the same length: the shortest training segment (5 s here, not the base's 30)

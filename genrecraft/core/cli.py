@@ -14,7 +14,7 @@ import textwrap
 import traceback
 import typing as tp
 
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER, USER_ERRORS
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, USER_ERRORS
 
 FLAGS: tp.Dict[str, str] = {
     # idea -> the one flag that means it, in every command that takes it
@@ -158,7 +158,7 @@ def check_names(names: tp.Sequence[str], reserved: tp.Sequence[str] = ()) -> Non
 def run(func: tp.Callable[[argparse.Namespace], tp.Optional[int]], args: argparse.Namespace) -> int:
     """Run a command; user errors print ``error: ...`` and give exit code 2, bugs a traceback and 1."""
     try:
-        return int(func(args) or 0)
+        return int(func(args) or EXIT_OK)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -10,7 +10,6 @@ import re
 import typing as tp
 
 DESCRIPTION_PROJ = "condition_provider.conditioners.description.output_proj"
-DECODER_PREFIX = "decoder."  # where MusicgenForConditionalGeneration keeps its MusicgenForCausalLM
 SEGMENTS = ("q", "k", "v")
 
 # Module paths, audiocraft -> transformers (relative to MusicgenForCausalLM). One rule per kind of module; each

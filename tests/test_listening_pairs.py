@@ -207,7 +207,7 @@ def test_command_line_with_tiny_model_specs(tmp_path, capsys):
     assert make_pairs_cli.main(argv) == 0  # the same command again: already complete, nothing rewritten
     assert {f: f.stat().st_mtime_ns for f in (out / "clips").iterdir()} == stamps
     capsys.readouterr()
-    assert make_pairs_cli.main(argv[:-2]) == 1  # without --style the questions differ: refused, nothing lost
+    assert make_pairs_cli.main(argv[:-2]) == 2  # without --style the questions differ: refused, nothing lost
     assert "'questions'" in capsys.readouterr().err
     assert {f: f.stat().st_mtime_ns for f in (out / "clips").iterdir()} == stamps
     # A spec that names nothing loadable stops before anything is generated.

@@ -112,6 +112,8 @@ def seed_debug_compression_model() -> None:
     # and k-means init from the global RNG, so every process that loads it (training, resume, export via
     # `MusicGen.get_pretrained(dir)`, evaluation) gets a different codec and the LM's tokens stop matching the
     # audio. Building it under a fixed private seed makes it one model everywhere; the caller's RNG is untouched.
+    import copy
+
     import torch
     from audiocraft.models import builders, musicgen
 
@@ -119,10 +121,16 @@ def seed_debug_compression_model() -> None:
     if getattr(original, "_genrecraft_seeded", False):
         return
 
+    built: dict = {}
+
     def get_debug_compression_model(device="cpu", sample_rate: int = 32000):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(DEBUG_COMPRESSION_SEED)
-            return original(device=device, sample_rate=sample_rate)
+        # Being one fixed model, it is built once per process (its k-means init takes seconds) and copied.
+        key = (str(device), int(sample_rate))
+        if key not in built:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(DEBUG_COMPRESSION_SEED)
+                built[key] = original(device=device, sample_rate=sample_rate)
+        return copy.deepcopy(built[key])
 
     get_debug_compression_model._genrecraft_seeded = True  # type: ignore[attr-defined]
     builders.get_debug_compression_model = get_debug_compression_model

@@ -14,6 +14,7 @@ from .io import (AdapterMismatchError, export_merged, load_adapter, merged_state
                  save_adapter)
 from .peft_format import export_peft, import_peft, read_peft_adapter
 from .quantize import QuantizationUnavailable
+from .runtime import add_adapter, adapter_names, get_scale, merge_adapters, set_scale
 
 __all__ = [
     "LoraConfig", "ALL_TARGETS", "ATTENTION_TARGETS", "DEFAULT_TARGETS", "FFN_TARGETS", "LM_TARGETS",
@@ -21,4 +22,5 @@ __all__ = [
     "adapter_state_dict", "base_state_dict", "lora_parameters", "fingerprint", "same_base",
     "save_adapter", "load_adapter", "read_adapter_config", "merged_state_dict", "export_merged",
     "AdapterMismatchError", "QuantizationUnavailable", "export_peft", "import_peft", "read_peft_adapter",
+    "add_adapter", "adapter_names", "get_scale", "set_scale", "merge_adapters",
 ]

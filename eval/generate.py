@@ -67,6 +67,17 @@ class GenerateConfig:
     def continuations(self) -> bool:
         return self.prompt_duration > 0
 
+    def apply(self, model, duration: tp.Optional[float] = None) -> None:
+        """Set these sampling settings on a MusicGen, generating ``duration`` seconds (default ``self.duration``)."""
+        model.set_generation_params(duration=self.duration if duration is None else duration,
+                                    use_sampling=self.use_sampling, top_k=self.top_k, top_p=self.top_p,
+                                    temperature=self.temperature, cfg_coef=self.cfg_coef)
+
+    def sampling(self) -> tp.Dict[str, tp.Any]:
+        """The settings that decide what a model generates from a prompt and seed (for sidecars and caches)."""
+        return {k: getattr(self, k) for k in ("duration", "use_sampling", "top_k", "top_p", "temperature",
+                                              "cfg_coef")}
+
 
 @dataclasses.dataclass
 class Prompt:
@@ -106,9 +117,18 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
-def _set_params(model, config: GenerateConfig, duration: float) -> None:
-    model.set_generation_params(duration=duration, use_sampling=config.use_sampling, top_k=config.top_k,
-                                top_p=config.top_p, temperature=config.temperature, cfg_coef=config.cfg_coef)
+def generate_batch(model, descriptions: tp.Sequence[tp.Optional[str]], seed: int, prompt=None,
+                   prompt_sample_rate: tp.Optional[int] = None, progress: bool = False):
+    """One batch right after ``torch.manual_seed(seed)``: text-to-music, or the continuation of ``prompt``
+    [B, C, T] audio at ``prompt_sample_rate`` (the output then starts with the prompt). Returns [B, C, T] on the
+    model's device; the length and sampling are what ``GenerateConfig.apply`` set."""
+    import torch
+
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        if prompt is None:
+            return model.generate(list(descriptions), progress=progress)
+        return model.generate_continuation(prompt, prompt_sample_rate, list(descriptions), progress=progress)
 
 
 def generate_for_eval(model, label: str, manifest: tp.Union[str, Path], out_dir: tp.Union[str, Path],
@@ -138,20 +158,18 @@ def generate_for_eval(model, label: str, manifest: tp.Union[str, Path], out_dir:
     sr = int(model.sample_rate)
     batches = [prompts[i:i + config.batch_size] for i in range(0, len(prompts), config.batch_size)]
     if "text" in todo:
-        _set_params(model, config, config.duration)
+        config.apply(model)
         for batch in tqdm(batches, desc=f"generating ({label}, text)", disable=not config.progress):
             targets = [paths["text"][p.index] for p in batch]
             if all(t.exists() for t in targets):
                 continue
-            torch.manual_seed(batch[0].seed)
-            with torch.no_grad():
-                wav = model.generate([p.description for p in batch]).cpu().numpy()
+            wav = generate_batch(model, [p.description for p in batch], batch[0].seed).cpu().numpy()
             for target, clip in zip(targets, wav):
                 write_wav(target, clip, sr)
     if config.continuations:
         prompt_len = int(round(config.prompt_duration * sr))
         cont_len = int(round(config.duration * sr))
-        _set_params(model, config, config.prompt_duration + config.duration)
+        config.apply(model, config.prompt_duration + config.duration)
         for batch in tqdm(batches, desc=f"generating ({label}, continuation)", disable=not config.progress):
             targets = [paths["continuation"][p.index] for p in batch]
             refs = [paths["reference"][p.index] for p in batch]
@@ -171,9 +189,8 @@ def generate_for_eval(model, label: str, manifest: tp.Union[str, Path], out_dir:
                 continue
             prompt = torch.stack([torch.from_numpy(r[:prompt_len]) for r in real])[:, None]
             prompt = prompt.expand(-1, model.audio_channels, -1)
-            torch.manual_seed(batch[0].continuation_seed)
-            with torch.no_grad():
-                wav = model.generate_continuation(prompt, sr, [p.description for p in batch]).cpu().numpy()
+            wav = generate_batch(model, [p.description for p in batch], batch[0].continuation_seed, prompt,
+                                 sr).cpu().numpy()
             for target, clip in zip(targets, wav):
                 write_wav(target, clip[..., prompt_len:prompt_len + cont_len], sr)
     return paths

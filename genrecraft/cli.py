@@ -34,6 +34,8 @@ COMMANDS: tp.Dict[str, tp.Tuple[str, str]] = {
     "curves": ("genrecraft.curves", "plot the training curves of Dora runs"),
     "export": ("genrecraft.export", "export a run for plain audiocraft or transformers (and the Hugging Face hub)"),
     "lora": ("lora.__main__", "LoRA adapters: info, merge into the base, peft export and import"),
+    "generate": ("genrecraft.generate", "music from a text prompt: any model, LoRA strengths, stacked adapters"),
+    "app": ("genrecraft.app", "a web page to hear models side by side, same prompt and seed (gradio)"),
     "demo": ("genrecraft.demo", "the whole loop offline on a built-in corpus (CPU)"),
     "doctor": ("genrecraft.cli", "check the installation: audiocraft, torch and GPU, system tools, folders"),
 }

@@ -13,6 +13,7 @@ from .inject import (InjectionReport, adapter_state_dict, base_state_dict, finge
 from .io import AdapterMismatchError, load_adapter, merged_state_dict, read_adapter_config, save_adapter
 from .peft_format import export_peft, import_peft, read_peft_adapter
 from .quantize import QuantizationUnavailable
+from .runtime import add_adapter, adapter_names, get_scale, merge_adapters, set_scale
 
 __all__ = [
     "LoraConfig", "ALL_TARGETS", "ATTENTION_TARGETS", "DEFAULT_TARGETS", "FFN_TARGETS", "LM_TARGETS",
@@ -20,4 +21,5 @@ __all__ = [
     "adapter_state_dict", "base_state_dict", "lora_parameters", "fingerprint", "same_base",
     "save_adapter", "load_adapter", "read_adapter_config", "merged_state_dict",
     "AdapterMismatchError", "QuantizationUnavailable", "export_peft", "import_peft", "read_peft_adapter",
+    "add_adapter", "adapter_names", "get_scale", "set_scale", "merge_adapters",
 ]

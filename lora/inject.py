@@ -11,13 +11,19 @@ import torch
 from torch import nn
 
 from .config import ATTENTION_TARGETS, LoraConfig
-from .layers import (ATTENTION_HOST, EMBEDDING_HOST, LINEAR_HOST, SEGMENTS, LoraAdapter, LoraEmbeddingAdapter, is_host,
-                     make_host, unmake_host)
+from .layers import (ATTENTION_HOST, EMBEDDING_HOST, LINEAR_HOST, SEGMENTS, LoraAdapter, LoraEmbeddingAdapter,
+                     adapter_sets, is_host, make_host, unmake_host)
 from .quantize import check_quantization_available, dequantize_base, is_quantized, plain_state_dict, quantize_base
 
 logger = logging.getLogger(__name__)
 
 LORA_KEY = ".lora."  # every adapter tensor's state-dict key contains this
+STACK_KEY = ".lora_stack."  # ... and every stacked adapter's (lora.runtime), which is not the model's own adapter
+
+
+def _is_adapter_key(key: str) -> bool:
+    key = f".{key}"
+    return LORA_KEY in key or STACK_KEY in key
 
 
 @dataclasses.dataclass
@@ -93,6 +99,24 @@ def inject(model: nn.Module, config: LoraConfig) -> InjectionReport:
     if missing:
         raise ValueError(f"LoRA targets {missing} match nothing in this model; available: {', '.join(available)}")
 
+    counts = _build_adapters(lm, config, make_host, layer_ids)
+
+    for name, param in lm.named_parameters():
+        param.requires_grad_(LORA_KEY in f".{name}")
+    lm._lora_config = config  # type: ignore[attr-defined]
+    report = InjectionReport(targets=counts, trainable=sum(p.numel() for p in lora_parameters(lm)),
+                             total=sum(p.numel() for p in lm.parameters()))
+    if config.quantize is not None:
+        lm._lora_base_fingerprint = fingerprint(lm)  # type: ignore[attr-defined]  # of the unquantized base
+        report.quantized = quantize_base(lm, config.quantize)
+    logger.info("%s", report)
+    return report
+
+
+def _build_adapters(lm: nn.Module, config: LoraConfig, container: tp.Callable[[nn.Module, type], nn.ModuleDict],
+                    layer_ids: tp.Sequence[int]) -> tp.Dict[str, int]:
+    """Create ``config``'s adapters, each in the ModuleDict ``container(module, host mixin)`` gives (the host's own
+    ``lora`` for :func:`inject`, a stacked set for :func:`lora.runtime.add_adapter`); returns counts per target."""
     device = next(lm.parameters()).device
     scaling, r = config.scaling, config.r
     counts: tp.Dict[str, int] = {t: 0 for t in config.targets}
@@ -111,38 +135,28 @@ def inject(model: nn.Module, config: LoraConfig) -> InjectionReport:
             dim = attn.in_proj_weight.shape[1]
             segments = [s for s in wanted if s in SEGMENTS]
             if segments:
-                host = make_host(attn, ATTENTION_HOST)
+                host = container(attn, ATTENTION_HOST)
                 for s in segments:
                     host[s] = LoraAdapter(dim, dim, r, scaling, config.dropout).to(device)
                     counts[f"{attn_name}.{s}"] += 1
             if "out" in wanted:
-                make_host(attn.out_proj, LINEAR_HOST)["weight"] = linear_adapter(attn.out_proj)
+                container(attn.out_proj, LINEAR_HOST)["weight"] = linear_adapter(attn.out_proj)
                 counts[f"{attn_name}.out"] += 1
         for name in ("linear1", "linear2"):
             if name in config.targets:
                 linear = getattr(layer, name)
-                make_host(linear, LINEAR_HOST)["weight"] = linear_adapter(linear)
+                container(linear, LINEAR_HOST)["weight"] = linear_adapter(linear)
                 counts[name] += 1
     if "emb" in config.targets:
         for emb in lm.emb:
             adapter = LoraEmbeddingAdapter(emb.num_embeddings, emb.embedding_dim, r, scaling).to(device)
-            make_host(emb, EMBEDDING_HOST)["weight"] = adapter
+            container(emb, EMBEDDING_HOST)["weight"] = adapter
             counts["emb"] += 1
     if "linears" in config.targets:
         for linear in lm.linears:
-            make_host(linear, LINEAR_HOST)["weight"] = linear_adapter(linear)
+            container(linear, LINEAR_HOST)["weight"] = linear_adapter(linear)
             counts["linears"] += 1
-
-    for name, param in lm.named_parameters():
-        param.requires_grad_(LORA_KEY in f".{name}")
-    lm._lora_config = config  # type: ignore[attr-defined]
-    report = InjectionReport(targets=counts, trainable=sum(p.numel() for p in lora_parameters(lm)),
-                             total=sum(p.numel() for p in lm.parameters()))
-    if config.quantize is not None:
-        lm._lora_base_fingerprint = fingerprint(lm)  # type: ignore[attr-defined]  # of the unquantized base
-        report.quantized = quantize_base(lm, config.quantize)
-    logger.info("%s", report)
-    return report
+    return counts
 
 
 def _hosts(lm: nn.Module) -> tp.Iterator[tp.Tuple[str, nn.Module]]:
@@ -177,19 +191,27 @@ def base_state_dict(model: nn.Module) -> tp.Dict[str, torch.Tensor]:
     quantized weights appear dequantized)."""
     lm = get_lm(model)
     state = plain_state_dict(lm) if is_quantized(lm) else lm.state_dict()
-    return {k: v for k, v in state.items() if LORA_KEY not in f".{k}"}
+    return {k: v for k, v in state.items() if not _is_adapter_key(k)}
+
+
+def _adapted_slots(lm: nn.Module) -> tp.Iterator[tp.Tuple[str, nn.Module, str, slice]]:
+    """(host name, adapter, name of the base weight it updates, its rows) for every adapter, stacked ones too."""
+    for name, host in _hosts(lm):
+        for adapters in adapter_sets(host):
+            for slot, adapter in adapters.items():
+                if slot == "weight":
+                    yield name, adapter, "weight", slice(None)
+                else:
+                    dim = host.in_proj_weight.shape[0] // 3
+                    i = SEGMENTS.index(slot)
+                    yield name, adapter, "in_proj_weight", slice(i * dim, (i + 1) * dim)
 
 
 def _adapted_weights(lm: nn.Module) -> tp.Iterator[tp.Tuple[nn.Module, torch.Tensor]]:
-    """(adapter, the slice of the base weight it updates) pairs."""
-    for _, host in _hosts(lm):
-        if "weight" in host.lora:
-            yield host.lora["weight"], host.weight
-        else:
-            dim = host.in_proj_weight.shape[0] // 3
-            for i, s in enumerate(SEGMENTS):
-                if s in host.lora:
-                    yield host.lora[s], host.in_proj_weight[i * dim:(i + 1) * dim]
+    """(adapter, the slice of the base weight it updates) pairs, stacked adapters included."""
+    modules = dict(lm.named_modules())
+    for name, adapter, weight, rows in _adapted_slots(lm):
+        yield adapter, getattr(modules[name], weight)[rows]
 
 
 @torch.no_grad()
@@ -239,7 +261,7 @@ def remove(model: nn.Module, merge_weights: bool = False) -> nn.Module:
     _dequantize(lm)
     for _, host in list(_hosts(lm)):
         unmake_host(host)
-    for attr in ("_lora_config", "_lora_base_fingerprint"):
+    for attr in ("_lora_config", "_lora_base_fingerprint", "_lora_stack_configs", "_lora_names"):
         if hasattr(lm, attr):
             delattr(lm, attr)
     for p in lm.parameters():

@@ -14,9 +14,8 @@ from genrecraft import __version__
 from genrecraft.core.atomic import atomic_path, write_json
 
 from .config import LoraConfig
-from .inject import (LORA_KEY, _adapted_weights, _hosts, adapter_state_dict, base_state_dict, fingerprint, get_config,
-                     get_lm, has_lora, inject, same_base)
-from .layers import SEGMENTS
+from .inject import (LORA_KEY, _adapted_slots, _adapted_weights, adapter_state_dict, base_state_dict, fingerprint,
+                     get_config, get_lm, has_lora, inject, same_base)
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
@@ -151,21 +150,11 @@ def merged_state_dict(model: nn.Module) -> tp.Dict[str, torch.Tensor]:
     """The plain LM state dict with every adapter folded in (fp32 math), without changing the model."""
     lm = get_lm(model)
     state = {k: v.detach().clone() for k, v in base_state_dict(lm).items()}
-    for name, host in _hosts(lm):
-        prefix = f"{name}." if name else ""
-        if "weight" in host.lora:
-            adapter, key, rows = host.lora["weight"], prefix + "weight", None
-            if not adapter.merged:
-                state[key] = (state[key].float() + adapter.delta_weight().to(state[key].device)).to(state[key].dtype)
-            continue
-        key = prefix + "in_proj_weight"
-        dim = state[key].shape[0] // 3
-        for i, s in enumerate(SEGMENTS):
-            adapter = host.lora[s] if s in host.lora else None
-            if adapter is not None and not adapter.merged:
-                rows = slice(i * dim, (i + 1) * dim)
-                state[key][rows] = (state[key][rows].float() + adapter.delta_weight().to(state[key].device)
-                                    ).to(state[key].dtype)
+    for name, adapter, weight, rows in _adapted_slots(lm):  # stacked adapters too, each at its scale
+        key = f"{name}.{weight}" if name else weight
+        if not adapter.merged:
+            state[key][rows] = (state[key][rows].float() + adapter.delta_weight().to(state[key].device)
+                                ).to(state[key].dtype)
     for key, value in state.items():
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise ValueError(f"merging LoRA produced non-finite values in {key} (the adapter diverged)")

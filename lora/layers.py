@@ -13,6 +13,11 @@ subclass that adds the adapter's output (``remove`` swaps it back). Adapters act
   that recognises those ``F.linear`` calls by the weight they use (pointer and shape) and adds the matching
   adapters' output. Every other operation passes through untouched, so training, autocast, streaming
   generation with the KV cache and gradient checkpointing (which re-runs the module's forward) all see LoRA.
+
+Run time (:mod:`lora.runtime`). Every adapter has a ``scale`` (its strength, 1 by default) that multiplies its
+``scaling`` and can change between generations; at 0 the adapter is skipped. A host holds its adapters in
+``lora`` (the model's own adapter: the one trained, saved and loaded) and, when several adapters are stacked, the
+others in ``lora_stack[name]``; every active adapter of every set adds its update.
 """
 
 from __future__ import annotations
@@ -44,18 +49,23 @@ class LoraAdapter(nn.Module):
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.scaling = scaling
+        self.scale = 1.0  # run-time strength (lora.runtime.set_scale); not saved with the adapter
         self.merged = False
+
+    @property
+    def effective_scaling(self) -> float:
+        return self.scaling * self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(self.dropout(x))
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """The update of an input that has already been through this adapter's dropout."""
-        return F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
+        return F.linear(F.linear(x, self.lora_A), self.lora_B) * self.effective_scaling
 
     def delta_weight(self) -> torch.Tensor:
-        """The update as a dense [out, in] matrix, computed in float32."""
-        return (self.lora_B.float() @ self.lora_A.float()) * self.scaling
+        """The update as a dense [out, in] matrix, computed in float32 (at the current ``scale``)."""
+        return (self.lora_B.float() @ self.lora_A.float()) * self.effective_scaling
 
 
 class LoraEmbeddingAdapter(nn.Module):
@@ -69,44 +79,59 @@ class LoraEmbeddingAdapter(nn.Module):
         self.lora_A = nn.Parameter(torch.randn(r, num_embeddings) / r)
         self.lora_B = nn.Parameter(torch.zeros(embedding_dim, r))
         self.scaling = scaling
+        self.scale = 1.0  # run-time strength (lora.runtime.set_scale); not saved with the adapter
         self.merged = False
 
+    @property
+    def effective_scaling(self) -> float:
+        return self.scaling * self.scale
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.embedding(ids, self.lora_A.t()), self.lora_B) * self.scaling
+        return F.linear(F.embedding(ids, self.lora_A.t()), self.lora_B) * self.effective_scaling
 
     def delta_weight(self) -> torch.Tensor:
-        """The update of the table, [num, dim], float32."""
-        return (self.lora_B.float() @ self.lora_A.float()).t() * self.scaling
+        """The update of the table, [num, dim], float32 (at the current ``scale``)."""
+        return (self.lora_B.float() @ self.lora_A.float()).t() * self.effective_scaling
 
 
-def _active(adapters: tp.Iterable[nn.Module]) -> tp.List[nn.Module]:
-    return [a for a in adapters if not a.merged]
+def is_active(adapter: nn.Module) -> bool:
+    """Whether an adapter adds its update in the forward pass (not merged into the weight, strength not 0)."""
+    return not adapter.merged and adapter.scale != 0
+
+
+def adapter_sets(host: nn.Module) -> tp.List[nn.ModuleDict]:
+    """The host's adapter sets: its own ``lora``, then each stacked ``lora_stack[name]`` (slot -> adapter)."""
+    stack = getattr(host, "lora_stack", None)
+    return [host.lora] + (list(stack.values()) if stack is not None else [])  # type: ignore[list-item]
+
+
+def active_adapters(host: nn.Module, slot: str) -> tp.List[nn.Module]:
+    """The active adapters of ``slot`` (``weight``, ``q``, ``k`` or ``v``) over every adapter set of the host."""
+    return [s[slot] for s in adapter_sets(host) if slot in s and is_active(s[slot])]
 
 
 class _LinearHost:
-    """Mixin for ``nn.Linear`` subclasses: adds the ``weight`` adapter."""
+    """Mixin for ``nn.Linear`` subclasses: adds the ``weight`` adapters."""
 
     lora: nn.ModuleDict
 
     def forward(self, x):
         out = super().forward(x)  # type: ignore[misc]
-        adapter = self.lora["weight"]
-        if adapter.merged:
-            return out
-        return out + adapter(x).to(out.dtype)
+        for adapter in active_adapters(self, "weight"):  # type: ignore[arg-type]
+            out = out + adapter(x).to(out.dtype)
+        return out
 
 
 class _EmbeddingHost:
-    """Mixin for ``nn.Embedding`` subclasses (audiocraft's ScaledEmbedding): adds the ``weight`` adapter."""
+    """Mixin for ``nn.Embedding`` subclasses (audiocraft's ScaledEmbedding): adds the ``weight`` adapters."""
 
     lora: nn.ModuleDict
 
     def forward(self, ids):
         out = super().forward(ids)  # type: ignore[misc]
-        adapter = self.lora["weight"]
-        if adapter.merged:
-            return out
-        return out + adapter(ids).to(out.dtype)
+        for adapter in active_adapters(self, "weight"):  # type: ignore[arg-type]
+            out = out + adapter(ids).to(out.dtype)
+        return out
 
 
 class _PackedProjectionMode(TorchFunctionMode):
@@ -117,10 +142,13 @@ class _PackedProjectionMode(TorchFunctionMode):
     one fused ``A`` projection (``[A_q; A_k; A_v]``), so q, k and v keep one copy of their input, not three
     (as one packed projection does in full fine-tuning). Each adapter still gets its own independent low-rank
     update; with dropout the three see the same mask (as peft's adapters on one module would not, but as the
-    shared input of a packed projection suggests).
+    shared input of a packed projection suggests). Stacked adapters (several per segment) join the same fused
+    ``A`` projection.
+
+    ``adapters`` maps a segment (``q``, ``k``, ``v``) to its active adapters.
     """
 
-    def __init__(self, weight: torch.Tensor, adapters: tp.Mapping[str, LoraAdapter]):
+    def __init__(self, weight: torch.Tensor, adapters: tp.Mapping[str, tp.Sequence[LoraAdapter]]):
         super().__init__()
         self.dim = weight.shape[0] // 3
         self.adapters = adapters
@@ -149,8 +177,7 @@ class _PackedProjectionMode(TorchFunctionMode):
         weight = args[1] if len(args) > 1 else kwargs["weight"]
         key = (weight.data_ptr(), tuple(weight.shape))
         if key == self.full:  # self-attention: one projection to [q | k | v]
-            active = [(i, self.adapters[name]) for i, name in enumerate(SEGMENTS)
-                      if name in self.adapters and not self.adapters[name].merged]
+            active = [(i, a) for i, name in enumerate(SEGMENTS) for a in self.adapters.get(name, ())]
             if not active:
                 return out
             dropped = self._dropout(x, active[0][1])
@@ -158,16 +185,16 @@ class _PackedProjectionMode(TorchFunctionMode):
             ranks = [a.lora_A.shape[0] for _, a in active]
             parts: tp.List[tp.Optional[torch.Tensor]] = [None] * len(SEGMENTS)
             for (i, adapter), h in zip(active, hidden.split(ranks, dim=-1)):
-                parts[i] = (F.linear(h, adapter.lora_B) * adapter.scaling).to(out.dtype)
+                part = (F.linear(h, adapter.lora_B) * adapter.effective_scaling).to(out.dtype)
+                parts[i] = part if parts[i] is None else parts[i] + part
             zeros = out.new_zeros(*out.shape[:-1], self.dim)
             return out + torch.cat([zeros if p is None else p for p in parts], dim=-1)
         name = self.slices.get(key)  # cross-attention: q, k and v from slices (k and v read the same input)
         if name is None:
             return out
-        adapter = self.adapters.get(name)
-        if adapter is None or adapter.merged:
-            return out
-        return out + adapter.project(self._dropout(x, adapter)).to(out.dtype)
+        for adapter in self.adapters.get(name, ()):
+            out = out + adapter.project(self._dropout(x, adapter)).to(out.dtype)
+        return out
 
 
 class _AttentionHost:
@@ -176,8 +203,8 @@ class _AttentionHost:
     lora: nn.ModuleDict
 
     def forward(self, *args, **kwargs):
-        adapters = {name: self.lora[name] for name in SEGMENTS if name in self.lora}
-        if not _active(adapters.values()):
+        adapters = {name: active_adapters(self, name) for name in SEGMENTS}  # type: ignore[arg-type]
+        if not any(adapters.values()):
             return super().forward(*args, **kwargs)  # type: ignore[misc]
         # A QLoRA base dequantizes in_proj_weight on access: cache it so audiocraft's F.linear calls use the very
         # tensor (pointer) the mode recognises.
@@ -211,6 +238,8 @@ def unmake_host(module: nn.Module) -> None:
     if base is None:
         return
     del module.lora
+    if hasattr(module, "lora_stack"):
+        del module.lora_stack
     module.__class__ = base
 
 

@@ -29,7 +29,8 @@ def parse_model(text: str) -> tp.Tuple[str, str]:
     """``NAME=SPEC`` -> (NAME, SPEC), the spec checked without loading anything; a bare SPEC is named by its
     label (``tiny:1`` -> ``tiny1``, ``//sig/1a2b3c4d`` -> ``1a2b3c4d``)."""
     (name, spec), = cli.named([text])
-    return name or parse_model_spec(spec).label, spec
+    label = parse_model_spec(spec).label  # parsed even when named: a spec that names nothing fails here
+    return name or label, spec
 
 
 def build_parser(prog: str = "python -m scripts.make_pairs") -> argparse.ArgumentParser:

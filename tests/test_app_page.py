@@ -106,6 +106,7 @@ def _clip_href(driver, column):
     return links[0].get_attribute("href") if links else None
 
 
+@pytest.mark.slow
 def test_two_models_side_by_side_play_in_the_browser(page, browser):
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait

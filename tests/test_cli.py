@@ -111,6 +111,7 @@ def test_train_lists_recipes_and_composes_the_dora_command(capsys):
     assert app.main(["train", "no_such_recipe"]) == EXIT_USER
 
 
+@pytest.mark.slow
 def test_console_script_and_module_forms_agree():
     """``python -m genrecraft`` is the console script; the ``python -m`` aliases answer the same."""
     out = subprocess.run([sys.executable, "-m", "genrecraft", "eval", "--help"], capture_output=True, text=True)

@@ -27,6 +27,7 @@ def fitted(songs, tmp_path_factory):
     return fit_debug_codec(songs, out, max_frames=1500, kmeans_iters=5, progress=False)
 
 
+@pytest.mark.slow
 def test_fitted_codebooks_use_many_codes(songs, fitted):
     from audiocraft.models import builders
 
@@ -44,6 +45,7 @@ def test_fitted_codebooks_use_many_codes(songs, fitted):
     assert min(codes_in_use(fitted["path"], songs[:1])) >= 50
 
 
+@pytest.mark.slow
 def test_fitted_codec_loads_as_audiocraft_checkpoint_and_is_deterministic(songs, fitted, tmp_path):
     from audiocraft.solvers.compression import CompressionSolver
 

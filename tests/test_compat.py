@@ -28,6 +28,7 @@ def test_missing_config_tree_names_the_fix(monkeypatch, tmp_path):
         compat.ensure_config_tree()
 
 
+@pytest.mark.slow
 def test_checkpoint_with_omegaconf_loads_under_weights_only(tmp_path):
     from omegaconf import OmegaConf
 
@@ -69,6 +70,7 @@ def test_debug_compression_model_is_the_same_everywhere():
     assert torch.equal(torch.randn(3), expected)
 
 
+@pytest.mark.slow
 def test_compat_cli_check_reports_versions():
     out = subprocess.run([sys.executable, "-m", "genrecraft.core.compat", "check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

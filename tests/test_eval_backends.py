@@ -97,6 +97,7 @@ def _tiny_clap():
     return ClapModel(ClapConfig(text_config=text, audio_config=audio, projection_dim=24))
 
 
+@pytest.mark.slow
 def test_clap_backend_on_a_tiny_model(offline, tmp_path):
     from transformers import ClapFeatureExtractor
 
@@ -124,6 +125,7 @@ def musicnn_backend():
     return get_backend("musicnn")  # the session's cache dir: the converted model is shared with other tests
 
 
+@pytest.mark.slow
 def test_musicnn_embeds_a_clip(musicnn_backend, tmp_path):
     backend = musicnn_backend
     assert backend.name == "musicnn" and backend.sample_rate == 16000 and backend.dim == 200

@@ -102,6 +102,7 @@ def test_rerun_reuses_finished_stages(manifest, first_run):
     assert proc.returncode == 2 and "other settings" in proc.stderr
 
 
+@pytest.mark.slow
 def test_help_and_argument_errors():
     proc = _eval("--help")
     assert proc.returncode == 0

@@ -87,6 +87,7 @@ def test_scaled_covariance():
 # --- references on random data ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d,n", [(16, 200), (128, 400)])
 def test_matches_scipy_sqrtm_on_random_data(d, n):
     rng = np.random.default_rng(d)
@@ -120,6 +121,7 @@ def test_frames_and_stats_inputs_agree():
 # --- zero, clamping, singular covariances ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d,n", [(8, 500), (200, 1000), (256, 50), (1024, 2000)])
 def test_a_set_against_itself_is_exactly_zero(d, n):
     # (1024, 2000): condition number ~1e7; square roots of eigenvalues of S^2 used to give FD ~ 6e-3 here.

@@ -6,6 +6,7 @@ from eval.report import CompareConfig, check_same_codec, equal_ce_windows
 from genrecraft.models import codec_fingerprint, tiny_musicgen
 
 
+@pytest.mark.slow
 def test_codec_fingerprint_tells_codecs_apart():
     a, b = tiny_musicgen(seed=0), tiny_musicgen(seed=1)  # two LMs, one (seeded) debug codec
     assert codec_fingerprint(a) == codec_fingerprint(b)

@@ -77,6 +77,7 @@ def _features(style, n, seed0=0):
         SAMPLE_RATE, SR), SR) for i in range(n)])
 
 
+@pytest.mark.slow
 def test_feature_distance_zero_on_same_set_larger_for_another_timbre():
     pop = _features("synthpop", 4)
     pop2 = _features("synthpop", 4, seed0=10)

@@ -1,5 +1,6 @@
 """A tiny MusicGen built from config generates audio that is written and read back."""
 
+import pytest
 import numpy as np
 import soundfile as sf
 import torch
@@ -7,6 +8,7 @@ import torch
 from genrecraft.models import tiny_musicgen
 
 
+@pytest.mark.slow
 def test_tiny_musicgen_generates_two_seconds(tmp_path):
     from audiocraft.data.audio import audio_write
 

@@ -99,6 +99,7 @@ def _script_from_old_wheel() -> str:
     return str(script)
 
 
+@pytest.mark.slow
 def test_mapping_agrees_with_transformers_conversion_script(tiny):
     convert = _conversion_module()
     state = {k: v.clone() for k, v in tiny.lm.state_dict().items()}
@@ -147,6 +148,7 @@ def test_padded_batch_is_a_known_difference(tiny, exported):
     assert (ours[1] - theirs[1]).abs().max() > TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg_coef", [1.0, 3.0])
 def test_greedy_generation_gives_the_same_tokens(tiny, exported, cfg_coef):
     from audiocraft.modules.conditioners import ConditioningAttributes
@@ -171,6 +173,7 @@ def test_greedy_generation_gives_the_same_tokens(tiny, exported, cfg_coef):
     assert torch.equal(ours, theirs)
 
 
+@pytest.mark.slow
 def test_folder_loads_without_genrecraft(exported, tmp_path):
     script = textwrap.dedent(f"""
         import json, sys
@@ -193,6 +196,7 @@ def test_folder_loads_without_genrecraft(exported, tmp_path):
             "processor_config.json"} <= names
 
 
+@pytest.mark.slow
 def test_round_trip_through_hf_spec(tiny, exported):
     from genrecraft.models import load_model, parse_model_spec
 
@@ -225,6 +229,7 @@ def adapted(tmp_path_factory):
     return model, folder
 
 
+@pytest.mark.slow
 def test_peft_adapter_equals_merged_export(adapted, exported, tmp_path):
     from peft import PeftModel
 
@@ -247,6 +252,7 @@ def test_peft_adapter_equals_merged_export(adapted, exported, tmp_path):
         assert (theirs - _hf_logits(with_peft, processor, codes, TEXT)).abs().max() > 1e-3  # the adapter does act
 
 
+@pytest.mark.slow
 def test_import_peft_gives_back_the_same_adapter(adapted, exported, tmp_path):
     model, folder = adapted
     lora.export_peft(folder, tmp_path / "peft")
@@ -279,6 +285,7 @@ def test_model_card_front_matter(exported, tmp_path):
     assert "| base | 5.1 |" in card and "| y |" not in card and "license: mit" in card
 
 
+@pytest.mark.slow
 def test_export_cli_from_hf_spec_and_push_to_hub(exported, tmp_path, capsys):
     from huggingface_hub import HfApi
 

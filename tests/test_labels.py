@@ -16,6 +16,7 @@ GROUND_TRUTH = [("C", "major", 120, "synthpop"), ("A", "minor", 90, "lofi"), ("F
                 ("Eb", "minor", 100, "lofi"), ("D", "major", 140, "synthpop"), ("B", "minor", 110, "lofi")]
 
 
+@pytest.mark.slow
 def test_key_and_bpm_on_known_songs():
     labeler = Labeler(LabelConfig(tagger="none"))
     for i, (key, mode, bpm, style) in enumerate(GROUND_TRUTH):
@@ -26,6 +27,7 @@ def test_key_and_bpm_on_known_songs():
         assert labels.genres == [] and labels.tagger == "none"
 
 
+@pytest.mark.slow
 def test_backbeat_octave_check_fixes_the_trackers_octave_errors():
     """RhythmExtractor2013 reads these at double (70 bpm synth-pop: its 8th-note hats) and half tempo (156 bpm
     lo-fi: snare on every tracked beat); the backbeat check brings both back, and keeps a song it read right."""
@@ -54,6 +56,7 @@ def _snare_track(bpm: float, beats_per_snare: int, seconds: float = 24.0, rate: 
     return audio.astype(np.float32)
 
 
+@pytest.mark.slow
 def test_backbeat_octave_decisions_on_known_grids():
     from dataset_builder.label.dsp import backbeat_octave
 
@@ -72,6 +75,7 @@ def test_backbeat_octave_decisions_on_known_grids():
     assert backbeat_octave(snare, 90.0, grid(90.0)[:5]).reason == "too few beats"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs fluidsynth (make sysdeps installs it)")
 def test_octave_check_on_sampled_drums():
     """Drum and bass at 174 bpm on General MIDI drums: the tracker reads 87, the check gives 174; a Motown-style
@@ -149,6 +153,7 @@ def test_checkpoint_reader_reads_every_variable():
     assert len(again) == len(raw) and tfproto.MetaGraphDef.FromString(again) == meta
 
 
+@pytest.mark.slow
 def test_musicnn_tagger_on_music(musicnn_graphs):
     model = musicnn.MusicnnModel("MSD_musicnn")
     import soxr

@@ -139,6 +139,7 @@ def answer_pair(driver, key, rater, skip_b=False):
     return pid
 
 
+@pytest.mark.slow
 def test_rater_answers_reloads_resumes_and_finishes(test_dir, running, browser, tmp_path, capsys):
     url = server.url_of(running)
     key = pairs.load_key(test_dir / "key.json")

@@ -41,6 +41,7 @@ def test_dir(models, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_same_clip(models, test_dir):
     key = json.loads((test_dir / "key.json").read_text())
     clips = {(c["model"], c["prompt_index"]): cid for cid, c in key["clips"].items()}
@@ -192,6 +193,7 @@ def test_prompts_from_the_test_split(tmp_path):
         pairs.find_manifest(tmp_path)
 
 
+@pytest.mark.slow
 def test_command_line_with_tiny_model_specs(tmp_path, capsys):
     root = _dataset(tmp_path / "ds", ["warm jazz trio", "fast drum and bass", "calm ambient pads"])
     out = tmp_path / "cli"

@@ -44,6 +44,7 @@ def _randomise_adapters(lm, seed=1):
             p.copy_(torch.randn(p.shape, generator=g) * 0.1)
 
 
+@pytest.mark.slow
 def test_identity_at_init_and_report(model):
     lm = model.lm
     seq, ct = _inputs(lm)
@@ -60,6 +61,7 @@ def test_identity_at_init_and_report(model):
 
 @pytest.mark.parametrize("targets", [lora.ATTENTION_TARGETS, ("cross_attention.k",), ("self_attn.v",),
                                      lora.ALL_TARGETS])
+@pytest.mark.slow
 def test_merged_equals_unmerged_equals_lora_forward(model, targets):
     lm = model.lm
     seq, ct = _inputs(lm)
@@ -92,6 +94,7 @@ def test_each_packed_segment_changes_only_its_projection(model):
     assert "transformer.layers.1.self_attn.lora.k.lora_A" not in lora.adapter_state_dict(lm)
 
 
+@pytest.mark.slow
 def test_only_lora_parameters_change_when_training(model):
     lm = model.lm
     lm.train()
@@ -112,6 +115,7 @@ def test_only_lora_parameters_change_when_training(model):
     assert any(k.endswith("lora_B") for k in changed) and any(k.endswith("lora_A") for k in changed)
 
 
+@pytest.mark.slow
 def test_dropout_only_in_train_mode(model):
     lm = model.lm
     seq, ct = _inputs(lm)
@@ -140,12 +144,14 @@ def assert_streaming_equals_full_forward(lm):
     torch.testing.assert_close(torch.cat(steps, dim=2), full, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_streaming_with_kv_cache_equals_full_forward(model):
     lora.inject(model.lm, lora.LoraConfig(r=4, targets=lora.ALL_TARGETS))
     _randomise_adapters(model.lm)
     assert_streaming_equals_full_forward(model.lm)
 
 
+@pytest.mark.slow
 def test_generate_with_adapter_active(model):
     lora.inject(model, lora.LoraConfig(r=4))
     _randomise_adapters(model.lm)
@@ -203,6 +209,7 @@ def test_remove_restores_keys_and_values(model):
     lm.load_state_dict(original, strict=True)
 
 
+@pytest.mark.slow
 def test_save_load_round_trip(model, tmp_path):
     lm = model.lm
     seq, ct = _inputs(lm)
@@ -220,6 +227,7 @@ def test_save_load_round_trip(model, tmp_path):
     torch.testing.assert_close(_forward(fresh.lm, seq, ct), adapted)
 
 
+@pytest.mark.slow
 def test_adapter_refuses_another_base(model, tmp_path):
     lora.inject(model, lora.LoraConfig(r=4))
     lora.save_adapter(model, tmp_path / "ad", base_model_id="tiny:0")
@@ -232,6 +240,7 @@ def test_adapter_refuses_another_base(model, tmp_path):
         lora.load_adapter(tiny_musicgen(seed=0), tmp_path)
 
 
+@pytest.mark.slow
 def test_export_merged_loads_with_plain_audiocraft(model, tmp_path):
     lora.inject(model, lora.LoraConfig(r=4, targets=lora.ALL_TARGETS))
     _randomise_adapters(model.lm)
@@ -304,6 +313,7 @@ def _ddp_worker(rank, world, port, folder):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_averages_lora_gradients_across_processes(tmp_path):
     import socket
 

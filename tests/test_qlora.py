@@ -24,6 +24,7 @@ def _dequantized_reference(lm_quantized, lm_plain):
     return ref
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_quantized_base_stores_less_and_computes_the_dequantized_model(model, mode):
     lm = model.lm
@@ -45,6 +46,7 @@ def test_quantized_base_stores_less_and_computes_the_dequantized_model(model, mo
     torch.testing.assert_close(out, _forward(ref, seq, ct), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_qlora_trains_only_adapters_and_the_quantized_data_stays(model):
     lm = model.lm
     lm.train()
@@ -62,12 +64,14 @@ def test_qlora_trains_only_adapters_and_the_quantized_data_stays(model):
     assert any(not torch.equal(after[n], v) for n, v in before.items())
 
 
+@pytest.mark.slow
 def test_qlora_streaming_with_kv_cache_equals_full_forward(model):
     lora.inject(model.lm, lora.LoraConfig(r=4, targets=lora.ALL_TARGETS, quantize="4bit"))
     _randomise_adapters(model.lm)
     assert_streaming_equals_full_forward(model.lm)
 
 
+@pytest.mark.slow
 def test_qlora_with_gradient_checkpointing_matches_without():
     grads = []
     for overrides in ([], ["transformer_lm.checkpointing=torch"]):
@@ -82,6 +86,7 @@ def test_qlora_with_gradient_checkpointing_matches_without():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_qlora_adapter_loads_onto_the_full_precision_base(model, tmp_path):
     lm = model.lm
     seq, ct = _inputs(lm)
@@ -97,6 +102,7 @@ def test_qlora_adapter_loads_onto_the_full_precision_base(model, tmp_path):
         lora.load_adapter(tiny_musicgen(seed=1), folder)
 
 
+@pytest.mark.slow
 def test_merge_and_remove_dequantize_to_plain_keys(model):
     lm = model.lm
     keys = set(lm.state_dict())
@@ -112,6 +118,7 @@ def test_merge_and_remove_dequantize_to_plain_keys(model):
     lm.load_state_dict(lm.state_dict(), strict=True)
 
 
+@pytest.mark.slow
 def test_generate_with_qlora(model):
     lora.inject(model, lora.LoraConfig(r=4, quantize="4bit"))
     _randomise_adapters(model.lm)

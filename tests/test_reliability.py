@@ -81,6 +81,7 @@ def reference(songs, tmp_path_factory, work_dir):
 
 # 4. Environmental failures are not verdicts on the song
 
+@pytest.mark.slow
 def test_disk_full_stops_the_run_and_forgets_nothing(case, reference, monkeypatch):
     playlist, out = case
     real_write = sf.write
@@ -101,6 +102,7 @@ def test_disk_full_stops_the_run_and_forgets_nothing(case, reference, monkeypatc
     assert not again.environment_failures and _manifest(out) == reference
 
 
+@pytest.mark.slow
 def test_disk_full_cli_exits_1_with_one_line(case, monkeypatch, tmp_path):
     """A real full disk: --out on a 1 MiB tmpfs (needs root; skipped where mount is not allowed)."""
     playlist, _ = case
@@ -119,6 +121,7 @@ def test_disk_full_cli_exits_1_with_one_line(case, monkeypatch, tmp_path):
         subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.slow
 def test_permission_denied_is_retried_not_remembered(case, reference, monkeypatch):
     from dataset_builder import chunk
 
@@ -146,6 +149,7 @@ def _kill_worker(path: str, target: str):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_killed_worker_is_reported_and_retried(case, reference, monkeypatch):
     from dataset_builder import labeling
 
@@ -189,6 +193,7 @@ def _serve(root: Path):
     return server, f"http://127.0.0.1:{server.server_address[1]}", hits
 
 
+@pytest.mark.slow
 def test_dead_link_is_saved_at_once_and_retry_failed_tries_again(songs, tmp_path, work_dir):
     www = tmp_path / "www"
     www.mkdir()
@@ -212,6 +217,7 @@ def test_dead_link_is_saved_at_once_and_retry_failed_tries_again(songs, tmp_path
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_network_timeout_is_not_remembered(songs, tmp_path, work_dir, monkeypatch):
     from dataset_builder import download
 
@@ -244,6 +250,7 @@ def test_network_timeout_is_not_remembered(songs, tmp_path, work_dir, monkeypatc
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_cli_exits_1_when_the_machine_failed(case, tmp_path):
     """An unreadable input (as a non-root user) is the machine's fault: exit 1, one line, nothing remembered."""
     playlist, out = case
@@ -274,6 +281,7 @@ def test_second_builder_on_one_folder_is_refused(case):
     assert not (out / "items").exists()  # the second one wrote nothing
 
 
+@pytest.mark.slow
 def test_foreign_folder_needs_force_and_keeps_its_files(case, reference):
     playlist, out = case
     out.mkdir()
@@ -307,6 +315,7 @@ def test_out_inside_an_input_folder_is_refused(songs, tmp_path):
 
 # 3. Options that change the chunks change the chunks
 
+@pytest.mark.slow
 def test_changed_chunk_options_cut_again_and_the_config_says_so(case):
     playlist, out = case
     build(playlist, out, BuildConfig(**CONFIG), progress=False)
@@ -334,6 +343,7 @@ def test_changed_chunk_options_cut_again_and_the_config_says_so(case):
 
 # 2. Paths that survive a move
 
+@pytest.mark.slow
 def test_moved_dataset_is_rewritten_under_its_new_place(case, reference):
     playlist, out = case
     build(playlist, out, BuildConfig(**CONFIG), progress=False)
@@ -405,6 +415,7 @@ def _start_labelling(playlist: Path, out: Path, *extra: str) -> subprocess.Popen
     return proc
 
 
+@pytest.mark.slow
 def test_kill9_of_the_builder_leaves_no_worker(case, reference):
     playlist, out = case
     proc = _start_labelling(playlist, out)
@@ -418,6 +429,7 @@ def test_kill9_of_the_builder_leaves_no_worker(case, reference):
     assert _manifest(out) == reference and not list(out.rglob("*.tmp-*"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_one_line(case, reference):
     playlist, out = case
     proc = _start_labelling(playlist, out)

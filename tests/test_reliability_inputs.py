@@ -92,6 +92,7 @@ def test_bad_config_values_and_json_are_named(adapter, tmp_path):
         lora.read_adapter_config(folder)
 
 
+@pytest.mark.slow
 def test_lora_cli_bad_adapter_is_one_line(adapter, tmp_path):
     folder = _copy(adapter, tmp_path)
     (folder / CONFIG_NAME).write_text("{")
@@ -140,6 +141,7 @@ def test_bad_manifests_name_file_and_line(tmp_path):
     assert check_manifest(_manifest(tmp_path, good + "\n")) == 1
 
 
+@pytest.mark.slow
 def test_eval_ce_cli_bad_manifest_is_one_line(tmp_path):
     folder = _manifest(tmp_path, "{oops\n")
     line = _one_line(_run("eval", "ce", "tiny:0", "--manifest", str(folder), "--device", "cpu"))
@@ -223,6 +225,7 @@ def _post(server, path: str, body: bytes, headers: str = "") -> str:
     return _raw(server, head.encode() + body)
 
 
+@pytest.mark.slow
 def test_rating_server_checks_types_and_never_stores_a_wrong_one(server, caplog):
     import time
 

@@ -180,6 +180,9 @@ def apply() -> None:
     allow_checkpoint_globals()
     seed_debug_compression_model()
     codec_of_musicgen_repos()
+    from .spectral_codec import register as register_spectral_codec
+
+    register_spectral_codec()
     _applied = True
 
 

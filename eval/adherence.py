@@ -110,7 +110,11 @@ def prompt_target(description: tp.Optional[str], info: tp.Optional[tp.Mapping[st
     if target.bpm is None and isinstance(info.get("bpm"), (int, float)) and info["bpm"] > 0:
         target.bpm = float(info["bpm"])
     if target.key is not None:
-        pitch_class(target.key)  # a clear error for a key the labeller could never produce
+        target.key = target.key[:1].upper() + target.key[1:]
+        try:
+            pitch_class(target.key)
+        except ValueError:
+            target.key = target.mode = None  # not a key the labeller could produce: the clip's key is not scored
     return target
 
 

@@ -36,6 +36,10 @@ def test_prompt_target_reads_the_description_then_the_sidecar():
     assert (t.key, t.mode, t.bpm) == ("F#", "minor", 78.2)
     t = adh.prompt_target("no labels at all", {})
     assert t.key is None and t.bpm is None
+    t = adh.prompt_target("lo-fi", {"key": "e minor"})  # spelled in lower case: still E minor
+    assert (t.key, t.mode) == ("E", "minor")
+    t = adh.prompt_target("lo-fi", {"key": "H minor", "bpm": 80})  # not a key: not scored, rather than a crash
+    assert t.key is None and t.mode is None and t.bpm == 80.0
 
 
 def test_js_distance_and_tag_distribution():

@@ -64,7 +64,7 @@ def check(report: tp.Mapping[str, tp.Any], runs: tp.Mapping[str, Path], strict: 
         checks.append(Check(f"fad_{label}", ok,
                             f"FAD {fad['fad']:.2f} [{fad['fad_interval'][0]:.2f}, {fad['fad_interval'][1]:.2f}] vs "
                             f"base {base['fad']:.2f} [{base['fad_interval'][0]:.2f}, {base['fad_interval'][1]:.2f}]"
-                            f" ({'intervals apart' if apart else 'intervals overlap'})"))
+                            f" ({'lower, intervals apart' if apart else 'lower, intervals overlap' if lower else 'higher than the base'})"))
     for label in FINE_TUNED:
         valid = _valid_history(runs[label])
         if not valid:

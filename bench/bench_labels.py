@@ -65,28 +65,8 @@ def gm_set(quick: bool, dev: bool = False):
     return specs[::4] if quick else specs
 
 
-def mirex(true_key: str, true_mode: str, key: str, mode: str) -> float:
-    norm = {"Db": "C#", "D#": "Eb", "Gb": "F#", "G#": "Ab", "A#": "Bb"}
-    t, k = PITCHES.index(norm.get(true_key, true_key)), PITCHES.index(norm.get(key, key))
-    if t == k and mode == true_mode:
-        return 1.0
-    if mode == true_mode and (k - t) % 12 in (5, 7):
-        return 0.5
-    relative = (t + 9) % 12 if true_mode == "major" else (t + 3) % 12
-    if mode != true_mode and k == relative:
-        return 0.3
-    if mode != true_mode and k == t:
-        return 0.2
-    return 0.0
-
-
-def tempo_class(true_bpm: float, bpm: float) -> str:
-    if abs(bpm - true_bpm) <= 0.04 * true_bpm:
-        return "correct"
-    for factor in (2.0, 0.5, 3.0, 1 / 3):
-        if abs(bpm - factor * true_bpm) <= 0.04 * factor * true_bpm:
-            return "octave"
-    return "wrong"
+# The MIREX weighted key score and the tempo classes are eval.adherence's (the adherence metric uses the same).
+from eval.adherence import mirex_key_score as mirex, tempo_class  # noqa: E402
 
 
 def worker(quick: bool, seconds: float, dev: bool = False) -> dict:

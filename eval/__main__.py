@@ -143,7 +143,8 @@ def cmd_compare(args) -> int:
     models = parse_models([*args.model, *args.models])
     config = CompareConfig(ce=_ce_config(args), generate=_gen_config(args), backend=args.backend,
                            fad_bootstrap=args.bootstrap, fad_inf=args.inf,
-                           stages=tuple(s for s in args.stages.split(",") if s), device=args.device)
+                           stages=tuple(s for s in args.stages.split(",") if s), device=args.device,
+                           train_manifest=args.train_manifest)
     compare(models, args.manifest, args.out, config)
     print((Path(args.out) / "report.md").read_text())
     print(f"report: {Path(args.out) / 'report.md'} (JSON: report.json, plots: plots/)")
@@ -247,6 +248,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default=DEFAULT_BACKEND, help=backend_help)
     p.add_argument("--inf", action="store_true", help="also FAD-inf")
     p.add_argument("--stages", default="ce,generate,fad,spectral", help="stages to run (comma-separated)")
+    p.add_argument("--train-manifest", default=None,
+                   help="the target style's training split (e.g. data/jpop/egs/train): adds style adherence "
+                        "(tempo, key, tags against the prompts and the style) and the memorisation check")
     cli.add_device(p)
     _add_ce_args(p)
     _add_gen_args(p)

@@ -30,6 +30,7 @@ from genrecraft.core.audio import load_audio, read_manifest
 
 logger = logging.getLogger(__name__)
 
+REAL_LABEL = "real audio"  # the row of real continuations: what a perfect model would score
 CONTINUATION_SEED_OFFSET = 100003
 
 

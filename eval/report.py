@@ -40,17 +40,17 @@ from genrecraft.curves import plot_training_curves
 from genrecraft.models import (ModelSpec, codec_fingerprint, default_device, load_model, model_config, parse_model_spec,
                                training_segment)
 
-from . import stats
+from . import adherence, memorisation, stats
+from .adherence import HIGHER_IS_BETTER, columns
 from .ce import CEConfig, CEResult, evaluate_ce, paired_difference
 from .embeddings import DEFAULT_BACKEND, embed_files, get_backend
 from .fad import fad_from_embeddings
-from .generate import GenerateConfig, generate_for_eval
+from .generate import REAL_LABEL, GenerateConfig, generate_for_eval
 from .spectral import audio_features, feature_distance, mel_distance
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("ce", "generate", "fad", "spectral")
-REAL_LABEL = "real audio"
 
 
 @dataclasses.dataclass
@@ -68,6 +68,9 @@ class CompareConfig:
     device: tp.Optional[str] = dataclasses.field(default=None, metadata={"help": "cuda or cpu (default: cuda if "
                                                                                  "available)"})
     curves: bool = dataclasses.field(default=True, metadata={"help": "plot training curves of Dora runs"})
+    train_manifest: tp.Optional[str] = dataclasses.field(default=None, metadata={
+        "help": "the target style's training split: adds style adherence (eval.adherence) and the memorisation "
+                "check (eval.memorisation)"})
     progress: bool = dataclasses.field(default=True, metadata={"help": "show progress bars"})
 
     def __post_init__(self):
@@ -201,6 +204,11 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
         _fad_stage(report, clips, manifest, config)
     if "spectral" in config.stages:
         _spectral_stage(report, clips, manifest, config)
+    if config.train_manifest and clips:
+        adherence.compare_stage(report, clips, out_dir / "generated", config.train_manifest, config.ce.confidence,
+                                config.ce.seed, config.progress)
+        memorisation.compare_stage(report, clips, config.train_manifest, config.backend, config.ce.seed,
+                                   config.progress)
     if config.curves:
         report["curves"] = {}
         for label in labels:
@@ -329,7 +337,7 @@ Column = tp.Tuple[str, str, tp.Callable[[dict], tp.Tuple[tp.Any, tp.Any]]]
 
 def metric_columns() -> tp.List[Column]:
     """The report's metrics: (key in the report, column title, getter of (value, interval)); lower is better for
-    all of them."""
+    all of them but :func:`higher_is_better`'s."""
     return [
         ("ce", "CE (nats)", lambda r: (r.get("ce", {}).get("metrics", {}).get("ce"),
                                        r.get("ce", {}).get("intervals", {}).get("ce"))),
@@ -341,7 +349,20 @@ def metric_columns() -> tp.List[Column]:
                                                 r.get("spectral", {}).get("mel_interval"))),
         ("feature", "feature distance", lambda r: (r.get("spectral", {}).get("feature_distance"),
                                                    r.get("spectral", {}).get("feature_interval"))),
-    ]
+    ] + _adherence_columns()
+
+
+def _adherence_columns() -> tp.List[Column]:
+    return columns()
+
+
+def higher_is_better(key: str) -> bool:
+    """Whether a higher value of column ``key`` is better (the adherence scores); lower is, for all others."""
+    return key in HIGHER_IS_BETTER
+
+
+def arrow(key: str) -> str:
+    return "↑" if higher_is_better(key) else "↓"
 
 
 def present_columns(results: tp.Mapping[str, tp.Any]) -> tp.List[Column]:
@@ -356,9 +377,9 @@ def markdown_report(report: tp.Mapping[str, tp.Any]) -> str:
     confidence = report["settings"]["ce"].get("confidence", 0.95)
     gen = report["settings"]["generate"]
     lines = [f"# Model comparison on `{report['manifest']}`", "",
-             f"Lower is better everywhere. Brackets: {confidence:.0%} bootstrap intervals. Baseline: "
+             f"Lower is better (↓) except where marked ↑. Brackets: {confidence:.0%} bootstrap intervals. Baseline: "
              f"**{report['baseline']}**.", ""]
-    lines += ["| model | " + " | ".join(c[1] for c in columns) + " |",
+    lines += ["| model | " + " | ".join(f"{c[1]} {arrow(c[0])}" for c in columns) + " |",
               "| --- | " + " | ".join("---" for _ in columns) + " |"]
     for label, result in results.items():
         cells = [_fmt(*c[2](result)) for c in columns]
@@ -414,6 +435,8 @@ def markdown_report(report: tp.Mapping[str, tp.Any]) -> str:
               "perfect model would reach with this many clips.",
               "- mel distance: continuation of a real prompt vs the real continuation (dB); feature distance: "
               "cosine distance of mean MFCC/chroma/spectral feature vectors, generated vs test clips.", ""]
+
+    lines += adherence.markdown_lines(report) + memorisation.markdown_lines(report)
     if report.get("plots"):
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).relative_to(Path(p).parent.parent)})"
                                      for p in report["plots"]] + [""]
@@ -436,7 +459,7 @@ def plot_report(report: tp.Mapping[str, tp.Any], out_dir: Path) -> tp.List[Path]
         return written
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.6), squeeze=False)
-    for ax, (_, title, getter) in zip(axes[0], columns):
+    for ax, (key, title, getter) in zip(axes[0], columns):
         names, values, lows, highs = [], [], [], []
         for label, result in results.items():
             value, interval = getter(result)
@@ -451,7 +474,14 @@ def plot_report(report: tp.Mapping[str, tp.Any], out_dir: Path) -> tp.List[Path]
         ax.bar(range(len(names)), values, yerr=[np.maximum(lows, 0), np.maximum(highs, 0)], capsize=4,
                color=colors)
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-        ax.set_title(title + " ↓")
+        ax.set_title(f"{title} {arrow(key)}")
+        # the axis spans the values and their intervals (not 0..max): differences of a few percent stay visible
+        ends = [v - lo for v, lo in zip(values, lows)] + [v + hi for v, hi in zip(values, highs)]
+        ends = [e for e in ends if math.isfinite(e)]
+        if ends:
+            low, high = min(ends), max(ends)
+            pad = 0.15 * (high - low) or 0.05 * abs(high) or 0.05
+            ax.set_ylim(low - pad, high + pad)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = out_dir / "metrics.png"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import typing as tp
 from pathlib import Path
 
+from . import spectral_codec  # noqa: F401  (registers the demo's codec with audiocraft's builder)
 from .core import compat
 from .core.atomic import atomic_path
 

@@ -23,10 +23,11 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from eval import adherence, memorisation
 from eval.ce import CEConfig
 from eval.generate import GenerateConfig
-from eval.report import (REAL_LABEL, CompareConfig, _fmt as fmt, as_spec, compare, markdown_report, metric_columns,
-                         parse_models, present_columns)
+from eval.report import (REAL_LABEL, CompareConfig, _fmt as fmt, arrow, as_spec, compare, higher_is_better,
+                         markdown_report, metric_columns, parse_models, present_columns)
 from scripts.listening import pairs
 
 from .core import cli
@@ -38,10 +39,10 @@ from .models import SPEC_HELP, default_device, load_model
 LABELS = ("base", "full", "lora")
 CURVES_CAPTION = ("Valid cross-entropy per epoch of each training run, on that run's own validation split (the "
                   "fine-tuning runs on the target style's).")
-DEMO_NOTE = ("Demo: a tiny MusicGen trained in minutes on CPU, and a stand-in for EnCodec (audiocraft's debug codec "
-             "with codebooks fitted to the training audio, random decoder). The numbers show the pipeline working and "
-             "fine-tuning moving cross-entropy; the audio is not music and FAD values are not comparable with "
-             "published ones.")
+DEMO_NOTE = ("Demo: a tiny MusicGen trained in minutes on CPU on a few synthetic songs, and a signal-processing "
+             "stand-in for EnCodec (residual VQ over semitone-band spectra, Griffin-Lim decoder). The clips decode to "
+             "music you can judge for style (tempo, key, instrumentation), not to MusicGen's quality, and FAD values "
+             "are not comparable with published ones.")
 TITLES = {"base": "base model", "full": "full fine-tuning", "lora": "LoRA"}
 
 
@@ -60,6 +61,7 @@ class ReportConfig:
     device: tp.Optional[str] = None
     seed: int = 0
     segment_duration: tp.Optional[float] = None  # CE window in seconds; None: the models' shortest training segment
+    train_manifest: tp.Optional[str] = None  # the target style's training split: adherence and memorisation
 
 
 def _relative(path: tp.Union[str, Path], root: Path) -> str:
@@ -70,16 +72,19 @@ def _fmt(value: tp.Any, interval: tp.Any = None, digits: int = 3) -> str:
     return fmt(value, interval, digits)
 
 
-def clear_best(results: tp.Mapping[str, tp.Any], getter: tp.Callable) -> tp.Optional[str]:
-    """The model with the lowest value of a metric when its interval lies wholly below every other model's
-    interval (``getter(result) -> (value, interval)``); ``None`` when the best is not clear."""
+def clear_best(results: tp.Mapping[str, tp.Any], getter: tp.Callable, higher: bool = False) -> tp.Optional[str]:
+    """The model with the lowest value of a metric (the highest with ``higher``) when its interval lies wholly
+    below (above) every other model's interval (``getter(result) -> (value, interval)``); ``None`` when the best
+    is not clear."""
+    sign = -1.0 if higher else 1.0
     scored = []
     for label, result in results.items():
         value, interval = getter(result)
-        if label == REAL_LABEL or value is None:
+        if label == REAL_LABEL or value is None or (isinstance(value, float) and math.isnan(value)):
             continue
         ok = interval is not None and len(interval) == 2 and all(v is not None and math.isfinite(v) for v in interval)
-        scored.append((value, label, tuple(interval) if ok else (value, value)))
+        low, high = (sorted((sign * interval[0], sign * interval[1])) if ok else (sign * value, sign * value))
+        scored.append((sign * value, label, (low, high)))
     if len(scored) < 2:
         return None
     scored.sort()
@@ -104,13 +109,67 @@ def summary_lines(report: tp.Mapping[str, tp.Any]) -> tp.List[str]:
         lines.append(f"{TITLES.get(label, label)}: cross-entropy {result['ce']['metrics']['ce']:.3f} vs "
                      f"{base_ce:.3f} nats for {TITLES.get(baseline, baseline)} (change "
                      f"{_fmt(diff['ce_diff'], diff['ce_diff_interval'])}): {verdict}.")
-    for _, title, getter in metric_columns():
-        label = clear_best(results, getter)
+    for key, title, getter in metric_columns():
+        label = clear_best(results, getter, higher_is_better(key))
         if label is not None:
             lines.append(f"Best {title}: {TITLES.get(label, label)} ({getter(results[label])[0]:.3f}; its interval "
                          "does not overlap the others').")
-        elif sum(getter(r)[0] is not None for l, r in results.items() if l != REAL_LABEL) >= 2:
+        elif sum(_finite(getter(r)[0]) for l, r in results.items() if l != REAL_LABEL) >= 2:
             lines.append(f"{title}: no clear difference between the models (overlapping intervals).")
+    lines += paired_note(report)
+    return lines
+
+
+def _finite(value: tp.Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def paired_note(report: tp.Mapping[str, tp.Any]) -> tp.List[str]:
+    """A line for each model whose paired CE change is clear while its CE interval overlaps the baseline's: the
+    two answer different questions, and the paired one is the right one for "did fine-tuning help"."""
+    results = report["results"]
+    baseline = report["baseline"]
+    base = results.get(baseline, {}).get("ce", {})
+    base_iv = base.get("intervals", {}).get("ce")
+    lines = []
+    for label, result in results.items():
+        diff = result.get("ce", {}).get("vs_baseline")
+        iv = result.get("ce", {}).get("intervals", {}).get("ce")
+        if not diff or not iv or not base_iv:
+            continue
+        lo, hi = diff["ce_diff_interval"]
+        paired_clear = (math.isfinite(hi) and hi < 0) or (math.isfinite(lo) and lo > 0)
+        overlap = iv[0] <= base_iv[1] and base_iv[0] <= iv[1]
+        if paired_clear and overlap:
+            lines.append(f"{TITLES.get(label, label)}: its CE interval overlaps {TITLES.get(baseline, baseline)}'s, "
+                         "yet the paired change is clear. Not a contradiction: each CE interval resamples clips, and "
+                         "clips differ in difficulty far more than the models differ; the paired change compares "
+                         "both models on the same clips, so that spread cancels. Read the paired change.")
+    return lines
+
+
+def training_lines(runs: tp.Mapping[str, Path]) -> tp.List[str]:
+    """Per training run: valid CE at the first and best epochs, which epoch's checkpoint the evaluation used
+    (audiocraft keeps the state of the lowest valid CE as ``best_state``), and a warning when valid CE rose."""
+    lines = []
+    for label, folder in runs.items():
+        path = Path(folder) / "history.json"
+        if not path.exists():
+            continue
+        history = json.loads(path.read_text())
+        valid = [(i + 1, e["valid"]["ce"]) for i, e in enumerate(history) if "ce" in e.get("valid", {})]
+        if not valid:
+            continue
+        best_epoch, best = min(valid, key=lambda x: x[1])
+        name = TITLES.get(label, label)
+        line = (f"{name}: valid CE {valid[0][1]:.3f} after epoch 1, best {best:.3f} at epoch {best_epoch} of "
+                f"{len(valid)}; the evaluation uses epoch {best_epoch}'s checkpoint (the lowest valid CE).")
+        if len(valid) > 1 and best_epoch == 1:
+            line += (" Valid CE rose after the first epoch: training past it overfitted (or the learning rate is too "
+                     "high), so more epochs did not help.")
+        elif valid[-1][1] > best:
+            line += f" It rose again afterwards (to {valid[-1][1]:.3f} at the last epoch)."
+        lines.append(line)
     return lines
 
 
@@ -121,8 +180,12 @@ def _audio_rows(eval_dir: Path, labels: tp.Sequence[str], limit: int) -> tp.List
     if not prompts_file.exists():
         return []
     rows = []
-    for line in prompts_file.read_text(encoding="utf-8").splitlines()[:limit]:
+    seen = set()
+    for line in prompts_file.read_text(encoding="utf-8").splitlines():
         prompt = json.loads(line)
+        if len(rows) >= limit or prompt.get("description") in seen:
+            continue  # a test split smaller than the clips cycles its prompts: show each description once
+        seen.add(prompt.get("description"))
         stem = f"{int(prompt['index']):04d}"
         row: tp.Dict[str, tp.Any] = {"description": prompt.get("description") or "(no description)",
                                      "text": {}, "continuation": {}, "reference": None}
@@ -147,8 +210,8 @@ def render_markdown(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mappin
     body = body.replace("](plots/", f"]({_relative(extra['eval_dir'], out)}/plots/")
     lines += ["## Metrics", body.strip(), ""]
     if extra.get("curves"):
-        lines += ["## Training", "", CURVES_CAPTION, "",
-                  f"![valid cross-entropy per epoch]({_relative(extra['curves'], out)})", ""]
+        lines += ["## Training", "", CURVES_CAPTION, ""] + [f"- {t}" for t in extra.get("training", [])] + [
+                  "", f"![valid cross-entropy per epoch]({_relative(extra['curves'], out)})", ""]
     rows = extra.get("audio", [])
     if rows:
         lines += ["## Listen", "", "Text-to-music clips from the same description and seed with every model:", "",
@@ -173,8 +236,8 @@ def render_markdown(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mappin
 def _html_table(report: tp.Mapping[str, tp.Any]) -> str:
     results = report["results"]
     columns = present_columns(results)
-    best = {key: clear_best(results, getter) for key, _, getter in columns}
-    head = "".join(f"<th>{html.escape(title)} ↓</th>" for _, title, _ in columns)
+    best = {key: clear_best(results, getter, higher_is_better(key)) for key, _, getter in columns}
+    head = "".join(f"<th>{html.escape(title)} {arrow(key)}</th>" for key, title, _ in columns)
     rows = []
     for label, result in results.items():
         name = TITLES.get(label, label)
@@ -202,13 +265,19 @@ def render_html(report: tp.Mapping[str, tp.Any], out: Path, extra: tp.Mapping[st
     if extra.get("note"):
         parts.append(f"<p class='note'>{html.escape(extra['note'])}</p>")
     parts += ["<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(report)) + "</ul>",
-             f"<h2>Metrics</h2><p>On <code>{html.escape(str(report['manifest']))}</code>. Lower is better "
-             f"everywhere; brackets are {report['settings']['ce'].get('confidence', 0.95):.0%} bootstrap intervals; "
+             f"<h2>Metrics</h2><p>On <code>{html.escape(str(report['manifest']))}</code>. Lower is better (↓) "
+             f"except where marked ↑; brackets are {report['settings']['ce'].get('confidence', 0.95):.0%} bootstrap intervals; "
              "a model is highlighted where its interval lies wholly below the others'.</p>", _html_table(report)]
+
+    for section in (adherence.markdown_lines(report), memorisation.markdown_lines(report)):
+        if section:
+            parts.append(f"<h2>{html.escape(section[0].lstrip('# '))}</h2><pre class='md'>"
+                         f"{html.escape(chr(10).join(section[2:]).strip())}</pre>")
     for plot in report.get("plots", []):
         parts.append(f"<p><img src='{html.escape(_relative(plot, out))}' alt='{html.escape(Path(plot).stem)}'></p>")
     if extra.get("curves"):
-        parts.append(f"<h2>Training</h2><p>{html.escape(CURVES_CAPTION)}</p>"
+        training = "".join(f"<li>{html.escape(t)}</li>" for t in extra.get("training", []))
+        parts.append(f"<h2>Training</h2><p>{html.escape(CURVES_CAPTION)}</p><ul>{training}</ul>"
                      f"<p><img src='{html.escape(_relative(extra['curves'], out))}' "
                      "alt='valid cross-entropy per epoch'></p>")
     rows = extra.get("audio", [])
@@ -268,13 +337,14 @@ def evaluate(models: tp.Mapping[str, str], manifest: Path, out: Path, config: Re
         ce=CEConfig(progress=progress, seed=config.seed, segment_duration=config.segment_duration),
         generate=GenerateConfig(n=config.clips_per_model, duration=config.clip_seconds,
                                 prompt_duration=config.prompt_seconds, seed=config.seed, progress=progress),
-        device=config.device, curves=False, progress=progress)
+        device=config.device, curves=False, progress=progress, train_manifest=config.train_manifest)
     eval_dir = out / "eval"
     report = compare(dict(models), manifest, eval_dir, compare_config)
     extra: tp.Dict[str, tp.Any] = {"title": config.title, "note": config.note, "labels": labels,
                                    "eval_dir": eval_dir,
                                    "audio": _audio_rows(eval_dir, labels, limit=config.clips_per_model)}
     if runs:
+        extra["training"] = training_lines(runs)
         extra["curves"] = plot_valid_comparison({TITLES.get(k, k): v for k, v in runs.items()},
                                                 out / "plots" / "valid_ce.png")
     if config.listening_prompts and dataset is not None:
@@ -320,7 +390,7 @@ def evaluate_demo(runs: tp.Mapping[str, tp.Any], out: Path, config: tp.Any) -> E
                                  listening_prompts=config.listening_prompts,
                                  listening_seconds=max(1.0, config.clip_seconds), style="lo-fi", device="cpu",
                                  title="genrecraft demo: base vs full fine-tuning vs LoRA on style B (lo-fi)",
-                                 note=DEMO_NOTE)
+                                 note=DEMO_NOTE, train_manifest=str(dataset / "egs" / "train"))
     return evaluate(models, dataset / "egs" / "test", out, report_config, dataset=dataset,
                     runs={label: Path(runs[label].folder) for label in LABELS})
 
@@ -353,6 +423,9 @@ def build_parser(prog: str = "python -m genrecraft.report") -> argparse.Argument
                         help="cross-entropy window in seconds, the same for every model (default: the shortest "
                              "training segment among the models)")
     cli.add_device(parser)
+    parser.add_argument("--train-manifest", default=None,
+                        help="the target style's training split (e.g. data/jpop/egs/train): adds style adherence "
+                             "and the memorisation check")
     return parser
 
 
@@ -361,7 +434,8 @@ def run(args: argparse.Namespace) -> int:
     config = ReportConfig(clips_per_model=args.num_clips, clip_seconds=args.duration,
                           listening_prompts=args.listening_prompts, listening_seconds=args.listening_duration,
                           style=args.style, title=args.title,
-                          device=args.device, segment_duration=args.segment_duration)
+                          device=args.device, segment_duration=args.segment_duration,
+                          train_manifest=args.train_manifest)
     result = build_report(models, args.manifest, args.out, config, dataset=args.dataset)
     print(f"Report: {result['report']}\n        {result['markdown']}")
     return 0

@@ -18,6 +18,7 @@ import typing as tp
 
 from dora import hydra_main
 
+from . import spectral_codec  # noqa: F401  (registers the demo's codec with audiocraft's builder)
 from .core import compat
 
 compat.apply()

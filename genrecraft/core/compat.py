@@ -177,6 +177,17 @@ def quiet_hydra_version_base() -> None:
     warnings.filterwarnings("ignore", category=Hydra14MigrationWarning)
 
 
+_APPLY_HOOKS: list = []
+
+
+def on_apply(hook) -> None:
+    """Run ``hook()`` in :func:`apply` (at once if it has run): how a layer above adds its own shim to audiocraft
+    (a codec builder, :mod:`genrecraft.spectral_codec`) without this module importing it."""
+    _APPLY_HOOKS.append(hook)
+    if _applied:
+        hook()
+
+
 def apply() -> None:
     """Apply every shim (idempotent). Raises :class:`AudiocraftSetupError` with the fix if set-up is broken."""
     global _applied
@@ -189,6 +200,9 @@ def apply() -> None:
     allow_checkpoint_globals()
     seed_debug_compression_model()
     codec_of_musicgen_repos()
+
+    for hook in _APPLY_HOOKS:
+        hook()
     _applied = True
 
 

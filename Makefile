@@ -2,6 +2,7 @@
 #
 #   make demo    set up (first time ~6 min, ~9 GB) and run the whole loop offline on the built-in corpus
 #   make test    set up and run the test suite (what CI runs)
+#   make test-fast  the tests that take under ~1 s each (about a minute on 2 cores)
 #
 # Set-up is keyed on requirements/constraints.txt and pyproject.toml: re-running when neither changed does
 # not reinstall anything. Override the interpreter with `make PYTHON=python3.11 ...`.
@@ -29,7 +30,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv sysdeps test test-fast demo lock bench clean-venv
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 

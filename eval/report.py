@@ -169,7 +169,7 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
 
         def get_model(spec=spec, loaded=loaded):
             if "model" not in loaded:
-                logger.info("Loading %s", spec)
+                logger.info("Loading %s", spec.text)
                 loaded["model"] = load_model(spec, device=device)
             return loaded["model"]
 

@@ -154,6 +154,9 @@ class ModelSpec:
     base: tp.Optional["ModelSpec"] = None
     text: str = ""
 
+    def __str__(self) -> str:
+        return self.text or (f"tiny:{self.seed}" if self.kind == "tiny" else self.name)
+
     @property
     def label(self) -> str:
         """A short name for tables and file names: the last part of the id, signature or folder."""

@@ -92,6 +92,7 @@ def dsp_labeler():
     return Labeler(LabelConfig(tagger="none"))
 
 
+@pytest.mark.slow
 def test_audio_with_known_key_and_tempo_scores_high_and_wrong_prompts_score_low(known, dsp_labeler, tmp_path):
     files, train = known
     right = _prompts(tmp_path / "right.jsonl", [f"{s.style}, in {s.key} {s.mode}, {s.bpm:g} bpm" for s in SONGS])
@@ -117,6 +118,7 @@ def test_clips_without_a_prompt_are_a_clear_error(known, dsp_labeler, tmp_path):
         adh.adherence(files, prompts, train, labeler=dsp_labeler)
 
 
+@pytest.mark.slow
 def test_tag_distance_is_lower_for_the_style_the_clips_are_in(known, tmp_path):
     """musicnn tags of lo-fi clips sit closer to lo-fi training tags than to synth-pop clips' own tags."""
     from dataset_builder.label import LabelConfig, Labeler
@@ -133,6 +135,7 @@ def test_tag_distance_is_lower_for_the_style_the_clips_are_in(known, tmp_path):
     assert same == pytest.approx(0.0, abs=1e-9) and other > same
 
 
+@pytest.mark.slow
 def test_adherence_on_a_tiny_models_clips(known, dsp_labeler, tmp_path):
     """Any model spec: clips that eval.generate wrote for tiny:0 are labelled and scored (noise, so no
     expectation on the values, only on their ranges)."""

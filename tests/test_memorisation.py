@@ -30,6 +30,7 @@ def test_song_of_follows_the_builders_chunk_names():
     assert mem.song_of("clip.wav") == "clip"
 
 
+@pytest.mark.slow
 def test_a_copy_is_flagged_and_a_new_song_is_not(training, tmp_path):
     copy = tmp_path / "0000.wav"
     song = sf.read(training[2])[0]
@@ -55,6 +56,7 @@ def test_one_song_or_no_clips_is_a_clear_error(training, tmp_path):
         mem.check([], training)
 
 
+@pytest.mark.slow
 def test_tiny_models_clips_are_checked(training, tmp_path):
     """Any model spec: eval.generate's clips of tiny:0 get a nearest chunk on both measures."""
     from eval.generate import GenerateConfig, generate_for_eval

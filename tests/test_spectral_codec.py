@@ -53,6 +53,7 @@ def test_kmeans_finds_well_separated_clusters():
     assert found == [(0, 0), (0, 10), (10, 0)] and sorted(sizes.tolist()) == [50, 50, 50]
 
 
+@pytest.mark.slow
 def test_loads_as_an_audiocraft_compression_model_with_fixed_frame_rate(fitted):
     files, result = fitted
     codec = _load(result["path"])

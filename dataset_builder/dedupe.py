@@ -19,6 +19,26 @@ MAX_SECONDS = 120.0
 MAX_SHIFT = 10  # frames (5 s)
 
 
+class Groups:
+    """Union-find over string keys; a group's representative is its smallest key, so results do not depend on
+    the order things were joined in."""
+
+    def __init__(self) -> None:
+        self.parent: tp.Dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        parent = self.parent
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
 class ChromaAccumulator:
     """Streams audio blocks in, gives a [frames, 12] chroma fingerprint out (unit-norm frames)."""
 
@@ -76,18 +96,8 @@ def duplicate_groups(records: tp.Mapping[str, tp.Mapping[str, tp.Any]], threshol
     ``records`` are the chunk stage's per-song records (``pcm_sha1``, ``chroma``).
     """
     ids = sorted(records)
-    parent = {i: i for i in ids}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(x: str, y: str) -> None:
-        rx, ry = find(x), find(y)
-        if rx != ry:
-            parent[max(rx, ry)] = min(rx, ry)
+    groups = Groups()
+    find, union = groups.find, groups.union
 
     by_hash: tp.Dict[str, str] = {}
     for i in ids:

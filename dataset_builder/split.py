@@ -12,6 +12,7 @@ import hashlib
 import typing as tp
 
 from .chunk import Chunk
+from .dedupe import Groups
 from .download import Item
 from .label import Labels
 from .playlist import Failure
@@ -26,17 +27,8 @@ def _rank(text: str, seed: int) -> str:
 def assign_splits(items: tp.Sequence[Item], durations: tp.Mapping[str, float], groups: tp.Mapping[str, str],
                   fractions: tp.Sequence[float], split_by: str, seed: int) -> tp.Dict[str, str]:
     """Song id -> split. ``groups`` maps each song to its duplicate group; ``split_by="artist"`` joins artists."""
-    parent: tp.Dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            x = parent[x]
-        return x
-
-    def union(a: str, b: str) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+    joined = Groups()
+    find, union = joined.find, joined.union
 
     for item in items:
         union(item.item_id, groups.get(item.item_id, item.item_id))

@@ -23,10 +23,8 @@ import logging
 import typing as tp
 from pathlib import Path
 
-import numpy as np
-
-from genrecraft.core.atomic import atomic_path, write_text
-from genrecraft.core.audio import load_audio, read_manifest
+from genrecraft.core.atomic import write_text
+from genrecraft.core.audio import load_audio, read_manifest, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -34,39 +32,33 @@ REAL_LABEL = "real audio"  # the row of real continuations: what a perfect model
 CONTINUATION_SEED_OFFSET = 100003
 
 
-@dataclasses.dataclass(frozen=True)
-class GenerateConfig:
-    """How evaluation clips are generated (identical for every compared model)."""
+def _field(default: tp.Any, help_text: str) -> tp.Any:
+    return dataclasses.field(default=default, metadata={"help": help_text})
 
-    n: int = dataclasses.field(default=16, metadata={"help": "clips per model (cycling over the manifest)"})
-    duration: float = dataclasses.field(default=10.0, metadata={"help": "seconds of generated audio per clip"})
-    prompt_duration: float = dataclasses.field(default=3.0, metadata={
-        "help": "seconds of real audio that prompt each continuation (0: no continuations)"})
-    batch_size: int = dataclasses.field(default=4, metadata={"help": "clips generated together"})
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed of the first batch"})
-    use_sampling: bool = dataclasses.field(default=True, metadata={"help": "sample (else argmax)"})
-    top_k: int = dataclasses.field(default=250, metadata={"help": "top-k sampling (MusicGen's default)"})
-    top_p: float = dataclasses.field(default=0.0, metadata={"help": "nucleus sampling threshold; 0 uses top_k"})
-    temperature: float = dataclasses.field(default=1.0, metadata={"help": "softmax temperature"})
-    cfg_coef: float = dataclasses.field(default=3.0, metadata={"help": "classifier-free guidance coefficient"})
-    progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
+
+@dataclasses.dataclass(frozen=True)
+class SamplingSettings:
+    """How MusicGen generates: the one settings type of evaluation clips (:class:`GenerateConfig`), listening tests
+    (:class:`scripts.listening.pairs.GenerationSettings`) and ``genrecraft generate``; the command-line flags
+    (``--duration --seed --gen-batch-size --temperature --top-k --top-p --cfg-coef``) map to these fields."""
+
+    duration: float = _field(10.0, "seconds of generated audio per clip")
+    seed: int = _field(0, "seed of the first batch (batch b: seed + b)")
+    batch_size: int = _field(4, "clips generated together")
+    use_sampling: bool = _field(True, "sample (else argmax)")
+    top_k: int = _field(250, "top-k sampling (MusicGen's default)")
+    top_p: float = _field(0.0, "nucleus sampling threshold; 0 uses top_k")
+    temperature: float = _field(1.0, "softmax temperature")
+    cfg_coef: float = _field(3.0, "classifier-free guidance coefficient")
 
     def __post_init__(self):
-        if self.n < 1:
-            raise ValueError(f"n={self.n} must be >= 1")
         if not self.duration > 0:
             raise ValueError(f"duration={self.duration} must be positive")
-        if self.prompt_duration < 0:
-            raise ValueError(f"prompt_duration={self.prompt_duration} must be >= 0 (0: no continuations)")
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size} must be >= 1")
         if self.top_k < 0 or not 0.0 <= self.top_p <= 1.0 or not self.temperature > 0:
             raise ValueError(f"sampling settings top_k={self.top_k}, top_p={self.top_p}, "
                              f"temperature={self.temperature}: need top_k >= 0, 0 <= top_p <= 1, temperature > 0")
-
-    @property
-    def continuations(self) -> bool:
-        return self.prompt_duration > 0
 
     def apply(self, model, duration: tp.Optional[float] = None) -> None:
         """Set these sampling settings on a MusicGen, generating ``duration`` seconds (default ``self.duration``)."""
@@ -78,6 +70,27 @@ class GenerateConfig:
         """The settings that decide what a model generates from a prompt and seed (for sidecars and caches)."""
         return {k: getattr(self, k) for k in ("duration", "use_sampling", "top_k", "top_p", "temperature",
                                               "cfg_coef")}
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig(SamplingSettings):
+    """How evaluation clips are generated (identical for every compared model): the sampling settings, how many
+    clips, and the seconds of real audio that prompt each continuation."""
+
+    n: int = _field(16, "clips per model (cycling over the manifest)")
+    prompt_duration: float = _field(3.0, "seconds of real audio that prompt each continuation (0: no continuations)")
+    progress: bool = _field(True, "show a progress bar")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.n < 1:
+            raise ValueError(f"n={self.n} must be >= 1")
+        if self.prompt_duration < 0:
+            raise ValueError(f"prompt_duration={self.prompt_duration} must be >= 0 (0: no continuations)")
+
+    @property
+    def continuations(self) -> bool:
+        return self.prompt_duration > 0
 
 
 @dataclasses.dataclass
@@ -105,17 +118,6 @@ def prompts_for(manifest: tp.Union[str, Path], config: GenerateConfig) -> tp.Lis
         out.append(Prompt(index=i, source=str(entry["path"]), description=entry["info"].get("description"),
                           seed=config.seed + batch, continuation_seed=config.seed + CONTINUATION_SEED_OFFSET + batch))
     return out
-
-
-def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
-    """Write mono or [C, T] float audio as a float WAV, atomically."""
-    import soundfile as sf
-
-    audio = np.asarray(audio, dtype=np.float32)
-    data = audio.T if audio.ndim == 2 else audio
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), data, sample_rate, subtype="FLOAT", format="WAV")
-    return path
 
 
 def generate_batch(model, descriptions: tp.Sequence[tp.Optional[str]], seed: int, prompt=None,

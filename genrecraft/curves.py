@@ -10,14 +10,13 @@ codebook (``ce_q1..``). Several runs: also ``compare_valid_ce.png`` overlaying t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
 import typing as tp
 from pathlib import Path
 
-from .core import cli
+from .core import cli, runs
 from .models import _xp_folder
 
 STEP_STAGE = "train_step"  # the TensorBoard section of per-update metrics (genrecraft.solvers writes it)
@@ -32,8 +31,7 @@ def _folder(run: tp.Union[str, Path]) -> Path:
 
 def read_history(run: tp.Union[str, Path]) -> tp.List[tp.Dict[str, tp.Dict[str, float]]]:
     """Per-epoch metrics of a run (Dora's ``history.json``)."""
-    path = _folder(run) / "history.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    return runs.read_history(_folder(run))
 
 
 def read_steps(run: tp.Union[str, Path]) -> tp.List[tp.Dict[str, float]]:

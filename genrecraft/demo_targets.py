@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing as tp
 from pathlib import Path
 
-from eval.report import REAL_LABEL
+from eval.generate import REAL_LABEL
+
+from .core.runs import read_history, valid_ce
 
 FINE_TUNED = ("full", "lora")
 
@@ -36,10 +37,7 @@ class Check:
 
 
 def _valid_history(folder: Path) -> tp.List[float]:
-    path = Path(folder) / "history.json"
-    if not path.exists():
-        return []
-    return [e["valid"]["ce"] for e in json.loads(path.read_text()) if "ce" in e.get("valid", {})]
+    return valid_ce(read_history(folder))
 
 
 def check(report: tp.Mapping[str, tp.Any], runs: tp.Mapping[str, Path], strict: bool = True) -> tp.List[Check]:

@@ -10,7 +10,6 @@ experiment from its last checkpoint.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from .core import compat
 from .core.errors import UserError
+from .core.runs import read_history
 
 
 class ExperimentError(UserError, RuntimeError):
@@ -79,10 +79,7 @@ def run(argv: tp.Sequence[str], log_file: tp.Optional[Path] = None, quiet: bool 
 
 def history(xp) -> tp.List[tp.Dict[str, tp.Dict[str, float]]]:
     """Per-epoch metrics of an experiment: ``[{"train": {...}, "valid": {"ce": ..}, ...}, ...]``."""
-    path = Path(xp.folder) / "history.json"
-    if not path.exists():
-        return []
-    return json.loads(path.read_text())
+    return read_history(xp.folder)
 
 
 def checkpoint_path(xp) -> Path:

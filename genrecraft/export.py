@@ -31,6 +31,7 @@ from . import __version__, hf
 from .builders import exportable_config_yaml, write_compression_package
 from .core import cli, compat
 from .core.atomic import atomic_path, write_json
+from .core.runs import read_history, valid_ce
 from .models import SPEC_HELP, ModelSpec, _xp_folder, load_experiment, load_model, parse_model_spec
 
 
@@ -66,14 +67,11 @@ def export_merged(model, out_dir: tp.Union[str, Path], extra_info: tp.Optional[d
 def export_run(sig_or_folder: str, out_dir: tp.Union[str, Path]) -> Path:
     """Export the best state of a Dora run (full fine-tuning or LoRA) to ``out_dir``; returns it."""
     compat.apply()
-    import json
-
     folder = _xp_folder(sig_or_folder)
     model = load_experiment(str(folder))
     cfg = model.lm.cfg
-    history_file = folder / "history.json"
-    history = json.loads(history_file.read_text()) if history_file.exists() else []
-    valid = [e["valid"]["ce"] for e in history if "valid" in e]
+    history = read_history(folder)
+    valid = valid_ce(history)
     info = {"experiment": folder.name, "solver": str(cfg.solver), "epochs": len(history),
             "best_valid_ce": min(valid) if valid else None}
     out_dir = Path(out_dir)

@@ -32,6 +32,7 @@ from scripts.listening import pairs
 
 from .core import cli
 from .core.atomic import write_text
+from .core.runs import read_history
 from .curves import plot_valid_comparison
 from .models import SPEC_HELP, default_device, load_model
 
@@ -153,10 +154,7 @@ def training_lines(runs: tp.Mapping[str, Path]) -> tp.List[str]:
     (audiocraft keeps the state of the lowest valid CE as ``best_state``), and a warning when valid CE rose."""
     lines = []
     for label, folder in runs.items():
-        path = Path(folder) / "history.json"
-        if not path.exists():
-            continue
-        history = json.loads(path.read_text())
+        history = read_history(folder)
         valid = [(i + 1, e["valid"]["ce"]) for i, e in enumerate(history) if "ce" in e.get("valid", {})]
         if not valid:
             continue

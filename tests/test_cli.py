@@ -118,3 +118,28 @@ def test_console_script_and_module_forms_agree():
     alias = subprocess.run([sys.executable, "-m", "eval", "--help"], capture_output=True, text=True)
     assert out.returncode == alias.returncode == 0
     assert out.stdout.replace("genrecraft eval", "python -m eval") == alias.stdout
+
+
+def test_one_generation_settings_type():
+    """Evaluation, listening tests and genrecraft generate share SamplingSettings: the same fields, one apply()."""
+    import dataclasses
+
+    from eval.generate import GenerateConfig, SamplingSettings
+    from scripts.listening.pairs import GenerationSettings
+
+    shared = {f.name for f in dataclasses.fields(SamplingSettings)}
+    for kind in (GenerateConfig, GenerationSettings):
+        assert issubclass(kind, SamplingSettings) and kind.apply is SamplingSettings.apply
+        assert shared <= {f.name for f in dataclasses.fields(kind)}
+
+    class Recorder:
+        def set_generation_params(self, **params):
+            self.params = params
+
+    a, b = Recorder(), Recorder()
+    GenerateConfig(duration=2.0, top_k=50, cfg_coef=2.0).apply(a)
+    GenerationSettings(duration=2.0, top_k=50, cfg_coef=2.0).apply(b)
+    assert a.params == b.params == {"duration": 2.0, "use_sampling": True, "top_k": 50, "top_p": 0.0,
+                                    "temperature": 1.0, "cfg_coef": 2.0}
+    with pytest.raises(ValueError, match="temperature"):
+        GenerationSettings(temperature=0.0)

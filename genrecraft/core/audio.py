@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
+
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
 
 
@@ -134,3 +136,15 @@ def file_digest(path: tp.Union[str, Path], chunk: int = 1 << 20) -> str:
                 break
             h.update(block)
     return h.hexdigest()
+
+
+def write_wav(path: tp.Union[str, Path], audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> Path:
+    """Write mono [T] or [C, T] audio as a WAV (``subtype``: ``FLOAT``, ``PCM_16``, ...), atomically; returns
+    ``path``. The one WAV writer of evaluation clips and listening-test clips."""
+    import soundfile as sf
+
+    audio = np.asarray(audio, dtype=np.float32)
+    data = audio.T if audio.ndim == 2 else audio
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, sample_rate, subtype=subtype, format="WAV")
+    return Path(path)

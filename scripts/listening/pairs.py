@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.generate import SamplingSettings
 from genrecraft.core import atomic
-from genrecraft.core.audio import read_manifest
+from genrecraft.core.audio import read_manifest, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -71,35 +72,19 @@ def default_questions(style: tp.Optional[str] = None) -> tp.Tuple[Question, ...]
 
 
 @dataclasses.dataclass(frozen=True)
-class GenerationSettings:
-    """MusicGen sampling settings, the same for every model of a listening test."""
+class GenerationSettings(SamplingSettings):
+    """MusicGen sampling settings, the same for every model of a listening test (:class:`SamplingSettings` with
+    a listening test's defaults: 15 s clips, one prompt per batch so that each clip depends on its seed alone)."""
 
     duration: float = _help("seconds per clip", default=15.0)
-    use_sampling: bool = _help("sample (True) or take the argmax (False)", default=True)
-    top_k: int = _help("sample among the k most likely tokens", default=250)
-    top_p: float = _help("nucleus sampling threshold; 0 uses top_k", default=0.0)
-    temperature: float = _help("softmax temperature", default=1.0)
-    cfg_coef: float = _help("classifier-free guidance coefficient", default=3.0)
     seed: int = _help("seed of the first prompt; prompt i uses seed + i with every model", default=0)
     batch_size: int = _help("prompts generated together. With more than 1, a clip depends on its batch (the same "
                             "for every model), not on its seed alone", default=1)
 
     def __post_init__(self):
+        super().__post_init__()
         if not 1.0 <= self.duration <= 300.0:
             raise ValueError(f"duration={self.duration}: use 1 to 300 seconds (loudness needs at least 0.4 s)")
-        if self.top_k < 0:
-            raise ValueError(f"top_k={self.top_k} must be >= 0")
-        if not 0.0 <= self.top_p <= 1.0:
-            raise ValueError(f"top_p={self.top_p} must be in [0, 1]")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature={self.temperature} must be > 0")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size} must be >= 1")
-
-    def apply(self, model: tp.Any) -> None:
-        """Set these parameters on a MusicGen (``set_generation_params``)."""
-        model.set_generation_params(duration=self.duration, use_sampling=self.use_sampling, top_k=self.top_k,
-                                    top_p=self.top_p, temperature=self.temperature, cfg_coef=self.cfg_coef)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,13 +234,6 @@ def _read_json(path: Path, what: str) -> tp.Any:
                          ) from exc
 
 
-def _write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) -> None:
-    import soundfile as sf
-
-    with atomic.atomic_path(path) as tmp:
-        sf.write(tmp, audio, sample_rate, subtype=subtype, format="WAV")
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The test
 
@@ -382,7 +360,7 @@ def make_pairs(models: tp.Mapping[str, ModelSource], prompts: tp.Sequence[str], 
             with tqdm(total=len(missing), desc=f"generating {name}", unit="clip") as bar:
                 for i, audio in generate_clips(model, prompts, gen, indices=missing):
                     cid = clip_of[name, i]
-                    _write_wav(raw_dir / f"{cid}.wav", audio, model.sample_rate, "FLOAT")
+                    write_wav(raw_dir / f"{cid}.wav", audio.T, model.sample_rate, "FLOAT")  # [T, C] -> [C, T]
                     bar.update(1)
         finally:
             if model is not source:
@@ -434,7 +412,7 @@ def _normalise_all(key: tp.Dict[str, tp.Any], raw_dir: Path, clip_dir: Path, con
             logger.warning("clip %s (model %s, prompt %d) is silent; it is kept as generated",
                            cid, info["model"], info["prompt_index"])
             info["silent"] = True
-        _write_wav(clip_dir / f"{cid}.wav", np.clip(audio, -1.0, 1.0), sr, "PCM_16")
+        write_wav(clip_dir / f"{cid}.wav", np.clip(audio, -1.0, 1.0).T, sr, "PCM_16")  # [T, C] -> [C, T]
     return level
 
 

@@ -268,13 +268,13 @@ def build_app(catalog: Catalog, pool: tp.Optional[ModelPool] = None, columns: in
 
 
 def _pairs(values: tp.Sequence[str], what: str) -> tp.Dict[str, str]:
+    """``[NAME=]SPEC`` (or ``[NAME=]DIR`` for adapters) -> {name: spec}; a bare model is named by its spec's label,
+    a bare adapter by its folder's name (names checked as every command checks them)."""
     out = {}
-    for value in values:
-        name, sep, spec = value.partition("=")
-        if not sep or not name or "/" in name or "@" in name or ":" in name:
-            name, spec = (Path(value).name if what == "adapter" else value), value
-        if name in out:
-            raise ValueError(f"two {what}s are named {name!r}: write NAME={what.upper()} to tell them apart")
+    for name, spec in cli.named(values):
+        if name is None:
+            name = Path(spec).name if what == "adapter" else parse_model_spec(spec).label
+        cli.check_names([*out, name])
         out[name] = spec
     return out
 

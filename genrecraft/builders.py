@@ -14,7 +14,7 @@ import typing as tp
 from pathlib import Path
 
 from . import spectral_codec  # noqa: F401  (registers the demo's codec with audiocraft's builder)
-from .core import compat
+from .core import compat, paths
 from .core.atomic import atomic_path
 
 TINY_SOLVER = "musicgen/genrecraft_tiny"
@@ -103,7 +103,7 @@ def write_compression_package(checkpoint: str, out_file, sample_rate: int = 3200
     from audiocraft.utils import export as ac_export
     from omegaconf import OmegaConf
 
-    prefix = "//pretrained/"
+    prefix = paths.PRETRAINED
     with atomic_path(out_file) as tmp:
         if checkpoint == prefix + "debug_compression_model":
             codec = builders.get_debug_compression_model(sample_rate=sample_rate)

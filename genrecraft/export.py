@@ -29,7 +29,7 @@ import lora
 
 from . import __version__, hf
 from .builders import exportable_config_yaml, write_compression_package
-from .core import cli, compat
+from .core import cli, compat, paths
 from .core.atomic import atomic_path, write_json
 from .core.runs import read_history, valid_ce
 from .models import SPEC_HELP, ModelSpec, _xp_folder, load_experiment, load_model, parse_model_spec
@@ -112,8 +112,8 @@ def _base_model_id(spec: tp.Any, model: tp.Any) -> tp.Optional[str]:
     lora_cfg = cfg.get("lora") or {}
     for value in (lora_cfg.get("base"), cfg.get("continue_from")):
         value = str(value or "")
-        if value.startswith("//pretrained/"):
-            return value[len("//pretrained/"):]
+        if paths.pretrained_name(value):
+            return paths.pretrained_name(value)
         if value.startswith("hf:") and not Path(value[3:]).exists():
             return value[3:]
     return None

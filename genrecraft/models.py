@@ -49,7 +49,7 @@ def load_pretrained(name: str, device: tp.Optional[str] = None):
             "state_dict.bin and compression_state_dict.bin (see `python -m genrecraft.export`).") from exc
     # The codec is this repository's (or folder's) compression_state_dict.bin, whatever the stored training config
     # says (a released MusicGen's names a checkpoint of Meta's cluster): exports of this model then carry it.
-    model.lm.cfg.compression_model_checkpoint = "//pretrained/" + name
+    model.lm.cfg.compression_model_checkpoint = paths.PRETRAINED + name
     return model
 
 
@@ -75,8 +75,8 @@ def load_base_lm_state(base: str) -> tp.Dict[str, tp.Any]:
     from audiocraft.models import loaders
     from audiocraft.utils import checkpoint
 
-    if base.startswith("//pretrained/"):
-        return loaders.load_lm_model_ckpt(base[len("//pretrained/"):])["best_state"]
+    if paths.pretrained_name(base):
+        return loaders.load_lm_model_ckpt(paths.pretrained_name(base))["best_state"]
     if base.startswith("hf:"):
         return hf.load_hf_lm_state(base[len("hf:"):])
     path = Path(base)
@@ -207,8 +207,7 @@ def parse_model_spec(spec: str) -> ModelSpec:
             return ModelSpec(kind="export", name=spec, text=text)
         raise ValueError(f"model spec {text!r} is a folder with neither state_dict.bin (an exported model) nor "
                          f"checkpoint.th (a Dora experiment).\n{SPEC_HELP}")
-    if spec.startswith("//pretrained/"):
-        spec = spec[len("//pretrained/"):]
+    spec = paths.pretrained_name(spec) or spec
     if "/" in spec and not path.exists():
         return ModelSpec(kind="pretrained", name=spec, text=text)
     raise ValueError(f"cannot read model spec {text!r}.\n{SPEC_HELP}")

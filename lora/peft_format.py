@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from genrecraft.core import hf_names
+from genrecraft.core import hf_names, paths
 from genrecraft.core.atomic import atomic_path
 
 from .config import ALL_TARGETS, LoraConfig
@@ -85,7 +85,7 @@ def export_peft(adapter_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
         out[name] = value.contiguous()
     if base_model_name_or_path is None:
         base_model_name_or_path = str(meta.get("base_model_id") or "")
-        for prefix in ("//pretrained/", "hf:"):  # genrecraft's spec prefixes; peft wants a hub id or a folder
+        for prefix in (paths.PRETRAINED, "hf:"):  # genrecraft's spec prefixes; peft wants a hub id or a folder
             if base_model_name_or_path.startswith(prefix):
                 base_model_name_or_path = base_model_name_or_path[len(prefix):]
     peft_config = peft.LoraConfig(

@@ -143,3 +143,18 @@ def test_one_generation_settings_type():
                                     "temperature": 1.0, "cfg_coef": 2.0}
     with pytest.raises(ValueError, match="temperature"):
         GenerationSettings(temperature=0.0)
+
+
+def test_app_names_models_as_every_command_does_and_finds_the_demo(tmp_path, capsys):
+    import json
+
+    from genrecraft import app as web
+
+    assert app.main(["app", "--model", "x=tiny:0", "--model", "x=tiny:1"]) == EXIT_USER  # before gradio starts
+    assert "two models are named 'x'" in capsys.readouterr().err
+    assert web._pairs(["tiny:3", "b=tiny:0"], "model") == {"tiny3": "tiny:3", "b": "tiny:0"}
+    assert web.demo_catalog(tmp_path) is None
+    report = tmp_path / "demo" / "eval" / "report.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"models": {"base": "tiny:0", "full": "tiny:1"}}))
+    assert web.demo_catalog(tmp_path).models == {"base": "tiny:0", "full": "tiny:1"}

@@ -12,6 +12,7 @@ Nothing is ever written next to a user's input files. Two roots, both overridabl
 from __future__ import annotations
 
 import os
+import typing as tp
 from pathlib import Path
 
 
@@ -43,3 +44,11 @@ def dora_dir() -> Path:
 def user_config_dir() -> Path:
     """Extra Hydra config root searched after audiocraft's and genrecraft's: ``<work dir>/configs``."""
     return work_dir() / "configs"
+
+
+PRETRAINED = "//pretrained/"  # audiocraft's prefix for a model or codec named by hub id or folder
+
+
+def pretrained_name(text: str) -> tp.Optional[str]:
+    """``//pretrained/<name>`` -> ``<name>`` (a hub id or a folder); ``None`` for any other text."""
+    return text[len(PRETRAINED):] if text.startswith(PRETRAINED) else None

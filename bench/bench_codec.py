@@ -48,8 +48,9 @@ def training_songs(quick: bool, folder: Path, seconds: float):
     """Songs the codec is fitted on: synthetic songs in both demo styles and General MIDI development songs."""
     import soundfile as sf
 
-    from genrecraft import gmsongs, synth
     from bench.bench_labels import PITCHES, gm_set
+    from genrecraft import synth
+    from tests.fixtures import gmsongs
 
     files = []
     count = 4 if quick else 16
@@ -80,9 +81,10 @@ def main() -> None:
     from bench.bench_labels import gm_set, ground_truth, mirex, tempo_class
     from bench.common import report
     from dataset_builder.label.dsp import DspLabeler
+    from genrecraft import synth
     from genrecraft.core import compat
-    from genrecraft import gmsongs, synth
     from genrecraft.spectral_codec import DEFAULTS, fit_spectral_codec
+    from tests.fixtures import gmsongs
 
     compat.apply()
     from audiocraft.solvers.compression import CompressionSolver

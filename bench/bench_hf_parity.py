@@ -126,9 +126,10 @@ def case_peft(work: Path, seq: int, steps: int) -> dict:
 
     import lora
     from genrecraft import hf
+    from tests.fixtures import t5_models
 
     start = time.perf_counter()
-    model = hf.tiny_t5_musicgen(seed=0)
+    model = t5_models.tiny_t5_musicgen(seed=0)
     base = hf.export_transformers(model, work / "peft-base")
     lora.inject(model, lora.LoraConfig(r=4, alpha=8, targets=lora.ALL_TARGETS))
     g = torch.Generator().manual_seed(3)
@@ -142,7 +143,7 @@ def case_peft(work: Path, seq: int, steps: int) -> dict:
     hf_model, processor = _load(base)
     with_peft = PeftModel.from_pretrained(hf_model, peft_dir).eval()
     theirs_logits, theirs_tokens = _transformers(with_peft, processor, codes, steps)
-    fresh = hf.tiny_t5_musicgen(seed=0)
+    fresh = t5_models.tiny_t5_musicgen(seed=0)
     lora.import_peft(peft_dir, fresh, work / "adapter-back", base_model_id="tiny")
     same = _same_state(lora.adapter_state_dict(model), lora.adapter_state_dict(fresh))
     return {"case": "tiny LoRA via peft", "max_abs_logit_diff": float((ours_logits - theirs_logits).abs().max()),
@@ -154,7 +155,7 @@ def build_real_shape():
     """MusicGen-small's architecture with random weights: LM, t5-base-shaped T5, encodec_32khz-shaped EnCodec."""
     from transformers import EncodecConfig, T5Config
 
-    from genrecraft import hf
+    from tests.fixtures import t5_models
 
     t5 = T5Config(vocab_size=32128, d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12,
                   dropout_rate=0.0)  # t5-base
@@ -164,7 +165,7 @@ def build_real_shape():
                           norm_type="weight_norm")  # facebook/encodec_32khz
     overrides = ["solver=musicgen/musicgen_base_32khz", "model/lm/model_scale=small",
                  "conditioners.description.t5.name=t5-base", "logging.log_tensorboard=false"]
-    return hf.random_t5_musicgen(overrides, t5, codec, hf.tiny_t5_tokenizer(), seed=0)
+    return t5_models.random_t5_musicgen(overrides, t5, codec, t5_models.tiny_t5_tokenizer(), seed=0)
 
 
 def main() -> None:
@@ -173,12 +174,12 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=50, help="teacher-forced steps (batch 2)")
     parser.add_argument("--steps", type=int, default=32, help="greedy generation steps (frames)")
     args = parser.parse_args()
-    from genrecraft import hf
+    from tests.fixtures import t5_models
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-hf-") as tmp:
         work = Path(tmp)
-        rows.append(case_full("tiny full", lambda: hf.tiny_t5_musicgen(seed=0), work, args.seq, args.steps))
+        rows.append(case_full("tiny full", lambda: t5_models.tiny_t5_musicgen(seed=0), work, args.seq, args.steps))
         rows.append(case_peft(work, args.seq, args.steps))
         if not args.quick:
             rows.append(case_full("real-shape full", build_real_shape, work, args.seq, args.steps))

@@ -5,7 +5,7 @@
 
 Sets:
 - ``synth``: genrecraft.synth, all 24 keys, two styles (synth-pop, lo-fi), tempi spread over 70..160 bpm.
-- ``gm``: genrecraft.gmsongs, sampled instruments and drum kits (fluidsynth + FluidR3_GM), 9 grooves at 4 tempi
+- ``gm``: tests.fixtures.gmsongs, sampled instruments and drum kits (fluidsynth + FluidR3_GM), 9 grooves at 4 tempi
   each within the genre's range (rock, ballad, house, boom bap, drum and bass, punk, reggaeton, a snare on every
   beat, no drums). The backbeat thresholds in dataset_builder/label/dsp.py were chosen on other songs of these
   grooves (other tempi, keys and seeds: ``dev_set``); this benchmark reports on songs they were not tuned on.
@@ -49,7 +49,7 @@ def gm_set(quick: bool, dev: bool = False):
     """The General MIDI set: 4 songs per groove (1 with ``quick``). ``dev=True`` gives the disjoint songs the
     octave-check thresholds were chosen on (tempi at the ends and thirds of each range instead of the eighths,
     other keys and seeds)."""
-    from genrecraft.gmsongs import GROOVES, GrooveSpec
+    from tests.fixtures.gmsongs import GROOVES, GrooveSpec
 
     specs = []
     for g, groove in enumerate(GROOVES.values()):
@@ -77,7 +77,8 @@ def worker(quick: bool, seconds: float, dev: bool = False) -> dict:
 
     from dataset_builder.label import LabelConfig, Labeler
     from dataset_builder.label.dsp import DspLabeler
-    from genrecraft import gmsongs, synth
+    from genrecraft import synth
+    from tests.fixtures import gmsongs
 
     clips = [("synth", spec, spec.style, synth.render_song(spec, seconds), synth.SAMPLE_RATE)
              for spec in ground_truth(quick)]

@@ -36,7 +36,7 @@ import lora
 from lora.inject import get_lm
 
 from . import __version__
-from .builders import TINY_SOLVER, build_lm, compose
+from .builders import build_lm, compose
 from .core import compat
 from .core.atomic import write_json
 from .core.hf_names import hf_state_to_lm, lm_state_to_hf
@@ -428,62 +428,3 @@ def load_hf_lm_state(id_or_dir: str) -> tp.Dict[str, tp.Any]:
     if hf_model.enc_to_dec_proj is None:
         raise ValueError(f"{id_or_dir}: no enc_to_dec_proj; audiocraft's LM always projects the description")
     return hf_state_to_lm(hf_model.decoder.state_dict(), hf_model.enc_to_dec_proj.state_dict())
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Tiny models for tests and benchmarks (random weights, built from config: nothing is downloaded)
-
-
-def tiny_t5_tokenizer():
-    """A T5 tokenizer with a small fixed vocabulary (letters and a few words), built offline."""
-    from transformers import T5Tokenizer
-
-    words = ["song", "beat", "pop", "rock", "piano", "lo", "fi", "with", "and", "a", "the", "drums", "synth"]
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    vocab += [("\u2581" + w, -1.0) for w in words] + [(c, -3.0) for c in "abcdefghijklmnopqrstuvwxyz-,'"]
-    return T5Tokenizer(vocab=vocab, extra_ids=0)
-
-
-def tiny_t5_musicgen(seed: int = 0, overrides: tp.Sequence[str] = (), t5_dim: int = 32, device: str = "cpu"):
-    """A MusicGen with the tiny CPU LM, a tiny random T5 text encoder and a tiny random transformers EnCodec.
-
-    Unlike :func:`genrecraft.models.tiny_musicgen` (lookup-table conditioner, audiocraft's debug codec) it has
-    the parts transformers' MusicGen is made of, so it can be exported and compared. LM: dim 64, 2 layers, 4
-    codebooks of 1024 (``overrides`` go to :func:`genrecraft.models.compose`); T5: ``t5_dim`` wide, 2 layers;
-    EnCodec: 16 kHz, 50 Hz frames, 4 codebooks of 1024.
-    """
-    import torch
-    from transformers import EncodecConfig, T5Config
-
-    tokenizer = tiny_t5_tokenizer()
-    t5_config = T5Config(vocab_size=len(tokenizer), d_model=t5_dim, d_kv=8, d_ff=2 * t5_dim, num_layers=2,
-                         num_heads=4, dropout_rate=0.0)
-    codec_config = EncodecConfig(sampling_rate=16000, audio_channels=1, upsampling_ratios=[8, 5, 4, 2],
-                                 target_bandwidths=[2.0], codebook_size=1024, hidden_size=16, codebook_dim=16,
-                                 num_filters=4, num_lstm_layers=1, chunk_length_s=None, overlap=None, normalize=False)
-    model = random_t5_musicgen([f"solver={TINY_SOLVER}", "transformer_lm.card=1024", "sample_rate=16000",
-                                "conditioners.description.model=t5", "conditioners.description.t5.name=t5-small",
-                                "conditioners.description.t5.word_dropout=0.0", *overrides],
-                               t5_config, codec_config, tokenizer, seed=seed, device=device)
-    with torch.no_grad():  # larger than nn.Linear's default, so that the text visibly changes the logits
-        torch.nn.init.normal_(model.lm.condition_provider.conditioners["description"].output_proj.weight, std=0.2)
-    return model
-
-
-def random_t5_musicgen(overrides: tp.Sequence[str], t5_config: tp.Any, codec_config: tp.Any, tokenizer: tp.Any,
-                       seed: int = 0, device: str = "cpu"):
-    """A MusicGen with random weights: the LM composed from ``overrides`` (its description conditioner must be
-    T5), a ``T5EncoderModel`` from ``t5_config`` and transformers' ``EncodecModel`` from ``codec_config`` as the
-    codec. Used for parity checks at any shape, up to MusicGen-small's real one (``bench/bench_hf_parity.py``)."""
-    compat.apply()
-    import torch
-    from audiocraft.models.encodec import HFEncodecCompressionModel
-    from audiocraft.models.musicgen import MusicGen
-    from transformers import EncodecModel, T5EncoderModel
-
-    cfg = compose([f"device={device}", *overrides])
-    torch.manual_seed(seed + 1)
-    t5 = T5EncoderModel(t5_config).eval()
-    lm = build_lm_with_t5(cfg, t5, tokenizer, seed=seed)
-    codec = HFEncodecCompressionModel(EncodecModel(codec_config).eval()).to(device)
-    return MusicGen(name="genrecraft-random-t5", compression_model=codec, lm=lm, max_duration=30.0)

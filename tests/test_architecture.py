@@ -4,7 +4,7 @@ Every ``import`` statement is read, including those inside functions, so a circl
 import. Layers, lowest first (a module may import its own layer or any layer below):
 
 0. ``genrecraft.core``: compat, paths, atomic writes, audio I/O and manifests, names, errors;
-1. ``lora``, ``dataset_builder`` (and its labellers), ``genrecraft.synth`` / ``gmsongs`` (the built-in corpus);
+1. ``lora``, ``dataset_builder`` (and its labellers), ``genrecraft.synth`` (the demo's corpus);
 2. ``genrecraft.builders``, ``hf``, ``models``, ``codec``, ``export``: building, naming, loading and exporting models;
 3. ``eval``, training (``genrecraft.solvers``, ``train``, ``experiments``, ``curves``), ``scripts.listening``;
 4. applications: ``genrecraft.cli`` and every command (``__main__`` modules, ``demo``, ``report``, ``generate``,
@@ -25,7 +25,7 @@ PACKAGES = ("genrecraft", "lora", "dataset_builder", "eval", "scripts")
 LAYER_RULES: tp.Tuple[tp.Tuple[str, int], ...] = (
     # (module name or prefix ending in ".", layer); the first match wins, so specific names come first.
     ("genrecraft.core.", 0), ("genrecraft", 0),
-    ("genrecraft.synth", 1), ("genrecraft.gmsongs", 1),
+    ("genrecraft.synth", 1),
     ("genrecraft.builders", 2), ("genrecraft.hf", 2), ("genrecraft.models", 2), ("genrecraft.spectral_codec", 2), ("genrecraft.demo_targets", 4),
     ("genrecraft.export", 2),
     ("genrecraft.solvers", 3), ("genrecraft.train", 3), ("genrecraft.experiments", 3), ("genrecraft.curves", 3),

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from genrecraft.gmsongs import GROOVES, KICK, SNARE, GrooveSpec, render_groove, write_midi
+from tests.fixtures.gmsongs import GROOVES, KICK, SNARE, GrooveSpec, render_groove, write_midi
 from genrecraft.synth import PITCH_CLASSES
 
 

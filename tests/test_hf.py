@@ -22,6 +22,7 @@ import torch
 import lora
 from genrecraft import hf
 from genrecraft.core import hf_names
+from tests.fixtures import t5_models
 
 TOL = 1e-4
 TEXT = ["rock with drums"]  # one description: see test_padded_batch_is_a_known_difference
@@ -29,7 +30,7 @@ TEXT = ["rock with drums"]  # one description: see test_padded_batch_is_a_known_
 
 @pytest.fixture(scope="module")
 def tiny():
-    return hf.tiny_t5_musicgen(seed=0)
+    return t5_models.tiny_t5_musicgen(seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +220,7 @@ def test_round_trip_through_hf_spec(tiny, exported):
 @pytest.fixture(scope="module")
 def adapted(tmp_path_factory):
     """A tiny model with random (non-zero) adapters on every target of layer 1, and its adapter folder."""
-    model = hf.tiny_t5_musicgen(seed=0)
+    model = t5_models.tiny_t5_musicgen(seed=0)
     lora.inject(model, lora.LoraConfig(r=4, alpha=8, targets=lora.ALL_TARGETS, layers=(1,)))
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
@@ -260,7 +261,7 @@ def test_import_peft_gives_back_the_same_adapter(adapted, exported, tmp_path):
 
     assert lora_main(["import-peft", str(tmp_path / "peft"), "--base", f"hf:{exported}",
                       "--out", str(tmp_path / "back")]) == 0
-    fresh = hf.tiny_t5_musicgen(seed=0)
+    fresh = t5_models.tiny_t5_musicgen(seed=0)
     config = lora.load_adapter(fresh, tmp_path / "back")
     assert config == lora.get_config(model)
     ours, back = lora.adapter_state_dict(model), lora.adapter_state_dict(fresh)

@@ -80,7 +80,7 @@ def test_backbeat_octave_decisions_on_known_grids():
 def test_octave_check_on_sampled_drums():
     """Drum and bass at 174 bpm on General MIDI drums: the tracker reads 87, the check gives 174; a Motown-style
     snare on every beat at 120 bpm stays at 120."""
-    from genrecraft.gmsongs import GrooveSpec, SAMPLE_RATE as GM_RATE, render_groove
+    from tests.fixtures.gmsongs import GrooveSpec, SAMPLE_RATE as GM_RATE, render_groove
 
     labeler = Labeler(LabelConfig(tagger="none"))
     for spec in (GrooveSpec("E", "minor", 174.0, "dnb", seed=3), GrooveSpec("G", "major", 120.0, "motown", seed=4)):

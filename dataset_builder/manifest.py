@@ -20,7 +20,7 @@ import logging
 import typing as tp
 from pathlib import Path
 
-from genrecraft.core import paths
+from genrecraft.core import audio, paths
 from genrecraft.core.atomic import write_json, write_text
 
 from .chunk import Chunk
@@ -79,38 +79,27 @@ def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str
     return info
 
 
-def audio_meta(chunk: Chunk, sample_rate: int) -> tp.Dict[str, tp.Any]:
-    return {"path": str(Path(chunk.path).resolve()), "duration": round(chunk.duration, 6), "sample_rate": sample_rate,
-            "amplitude": None, "weight": None, "info_path": None}
-
-
 def dset_yaml(out: Path, sample_rate: int) -> str:
     egs = out.resolve() / "egs"
-    return ("# @package __global__\n"
-            f"# Written by `python -m dataset_builder` for {out.resolve()}\n"
-            "datasource:\n"
-            f"  max_sample_rate: {sample_rate}\n"
-            "  max_channels: 1\n"
-            f"  train: {egs / 'train'}\n"
-            f"  valid: {egs / 'valid'}\n"
-            f"  evaluate: {egs / 'test'}\n"
-            f"  generate: {egs / 'test'}\n")
+    return audio.dset_yaml({"train": egs / "train", "valid": egs / "valid", "evaluate": egs / "test",
+                            "generate": egs / "test"}, sample_rate,
+                           comment=f"Written by `python -m dataset_builder` for {out.resolve()}")
 
 
 def write_manifests(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mapping[str, Item],
                     labels: tp.Mapping[str, Labels], song_split: tp.Mapping[str, str], config
                     ) -> tp.Dict[str, tp.Any]:
     """Write sidecars, the three manifests and the dset config. Returns per-split counts and paths."""
-    lines: tp.Dict[str, tp.List[str]] = {s: [] for s in SPLITS}
+    lines: tp.Dict[str, tp.List[tp.Dict[str, tp.Any]]] = {s: [] for s in SPLITS}
     for chunk in sorted(chunks, key=lambda c: c.chunk_id):
         split = song_split[chunk.item_id]
         info = music_info(chunk, items[chunk.item_id], labels.get(chunk.chunk_id), split, config.seed)
         sidecar = Path(chunk.path).with_suffix(".json")
         if not sidecar.exists() or json.loads(sidecar.read_text()) != info:
             write_json(sidecar, info)
-        lines[split].append(json.dumps(audio_meta(chunk, config.sample_rate), ensure_ascii=False))
+        lines[split].append(audio.audio_meta(chunk.path, chunk.duration, config.sample_rate))
     for split in SPLITS:
-        write_text(out / "egs" / split / "data.jsonl", "".join(line + "\n" for line in lines[split]))
+        audio.write_manifest(out / "egs" / split / "data.jsonl", lines[split])
     yaml = dset_yaml(out, config.sample_rate)
     write_text(out / f"dset_{name}.yaml", yaml)
     registered = paths.user_config_dir() / "dset" / "audio" / f"{name}.yaml"

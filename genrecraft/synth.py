@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .core import audio
+from .core.atomic import write_text
+
 SAMPLE_RATE = 32000
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _ALIASES = {"Db": "C#", "D#": "Eb", "Gb": "F#", "G#": "Ab", "A#": "Bb"}
@@ -213,16 +216,10 @@ def write_dataset(root: Path, name: str, specs: tp.Sequence[SongSpec], seconds: 
                 "genre": spec.style, "moods": [], "keywords": "", "description": spec.description,
                 "name": wav.stem, "instrument": "synthesizer"}
         wav.with_suffix(".json").write_text(json.dumps(info))
-        lines.append(json.dumps({"path": str(wav), "duration": seconds, "sample_rate": SAMPLE_RATE,
-                                 "amplitude": None, "weight": None, "info_path": None}))
+        lines.append(audio.audio_meta(wav, seconds, SAMPLE_RATE))
     egs = root / name / "egs"
-    egs.mkdir(parents=True, exist_ok=True)
-    (egs / "data.jsonl").write_text("\n".join(lines) + "\n")
+    audio.write_manifest(egs / "data.jsonl", lines)
     if config_dir is not None:
-        dset = config_dir / "dset" / "audio"
-        dset.mkdir(parents=True, exist_ok=True)
-        (dset / f"{name}.yaml").write_text(
-            "# @package __global__\n"
-            f"datasource:\n  max_sample_rate: {SAMPLE_RATE}\n  max_channels: 1\n"
-            + "".join(f"  {split}: {egs}\n" for split in ("train", "valid", "evaluate", "generate")))
+        yaml = audio.dset_yaml({split: egs for split in ("train", "valid", "evaluate", "generate")}, SAMPLE_RATE)
+        write_text(config_dir / "dset" / "audio" / f"{name}.yaml", yaml)
     return egs

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import atomic_path, write_text
 
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
 
@@ -103,6 +103,28 @@ def read_manifest(path: tp.Union[str, Path]) -> tp.List[tp.Dict[str, tp.Any]]:
     if not entries:
         raise ValueError(f"manifest {file} is empty")
     return entries
+
+
+def audio_meta(path: tp.Union[str, Path], duration: float, sample_rate: int) -> tp.Dict[str, tp.Any]:
+    """One manifest line as audiocraft's ``AudioMeta`` reads it (absolute path, no amplitude, weight or info path)."""
+    return {"path": str(Path(path).resolve()), "duration": round(float(duration), 6), "sample_rate": int(sample_rate),
+            "amplitude": None, "weight": None, "info_path": None}
+
+
+def write_manifest(path: tp.Union[str, Path], entries: tp.Iterable[tp.Mapping[str, tp.Any]]) -> Path:
+    """Write an audiocraft manifest (``data.jsonl``: one :func:`audio_meta` per line), atomically; the one writer
+    of what :func:`read_manifest` reads."""
+    write_text(path, "".join(json.dumps(dict(e), ensure_ascii=False) + "\n" for e in entries))
+    return Path(path)
+
+
+def dset_yaml(splits: tp.Mapping[str, tp.Union[str, Path]], sample_rate: int, comment: str = "") -> str:
+    """A Dora dataset config (``dset=audio/<name>``) pointing audiocraft's ``train``, ``valid``, ``evaluate``
+    and ``generate`` datasources at manifest folders."""
+    lines = ["# @package __global__"] + ([f"# {comment}"] if comment else [])
+    lines += ["datasource:", f"  max_sample_rate: {sample_rate}", "  max_channels: 1"]
+    lines += [f"  {split}: {Path(splits[split]).resolve()}" for split in ("train", "valid", "evaluate", "generate")]
+    return "\n".join(lines) + "\n"
 
 
 def list_audio(source: tp.Union[str, Path]) -> tp.List[Path]:

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_builder.label.musicnn import MUSICNN_WHEEL_SHA256, MusicnnModel
-from genrecraft.core import compat, paths
+from genrecraft.core import compat, download, paths
 from genrecraft.core.atomic import atomic_path
 from genrecraft.core.audio import file_digest, load_audio
 from genrecraft.core.errors import ModelFilesError, UserError
@@ -100,30 +100,17 @@ def models_dir() -> Path:
 
 
 def _download(url: str, target: Path, what: str, help_text: str) -> Path:
-    """Fetch ``url`` to ``target`` once (atomically); a clear error when it cannot."""
-    import urllib.error
-    import urllib.request
-
-    if target.is_file():
-        return target
-    if os.environ.get("GENRECRAFT_OFFLINE") or os.environ.get("HF_HUB_OFFLINE"):
-        reason = "offline mode is set (GENRECRAFT_OFFLINE or HF_HUB_OFFLINE)"
-    else:
-        try:
-            with atomic_path(target) as tmp, urllib.request.urlopen(url, timeout=30) as response:
-                with open(tmp, "wb") as fh:
-                    while True:
-                        block = response.read(1 << 20)
-                        if not block:
-                            break
-                        fh.write(block)
-            logger.info("Downloaded %s to %s", what, target)
-            return target
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = f"the download failed ({exc})"
-    raise EmbeddingUnavailableError(
-        f"{what} is not on this machine: expected the file {target}, and {reason}. Download {url} on a machine "
-        f"with internet access and put it at {target}. {help_text}")
+    """Fetch ``url`` to ``target`` once (:func:`genrecraft.core.download.fetch`); a clear error when it cannot."""
+    existed = target.is_file()
+    try:
+        download.fetch(url, target, what, timeout=30)
+    except ModelFilesError as exc:
+        raise EmbeddingUnavailableError(
+            f"{what} is not on this machine: expected the file {target} ({exc}). Download {url} on a machine "
+            f"with internet access and put it at {target}. {help_text}") from exc
+    if not existed:
+        logger.info("Downloaded %s to %s", what, target)
+    return target
 
 
 # --- musicnn (offline default) -------------------------------------------------------------------------------

@@ -14,18 +14,16 @@ The embedding model takes 16 kHz audio (at another rate its patches are wrong: M
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import typing as tp
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 from genrecraft.core import paths
-from genrecraft.core.atomic import atomic_path, write_json
+from genrecraft.core.atomic import write_json
+from genrecraft.core.download import fetch, sha256_of
 from genrecraft.core.errors import ModelFilesError
 
 from . import tfproto
@@ -108,14 +106,11 @@ def ensure_files(download: bool = True) -> Path:
                 raise ModelFilesError(f"missing {path}.\n{_manual_instructions(folder)}")
             url = BASE_URL + spec.url_path + spec.name
             try:
-                with urllib.request.urlopen(url, timeout=60) as response, atomic_path(path) as tmp:
-                    with open(tmp, "wb") as out:
-                        while chunk := response.read(1 << 20):
-                            out.write(chunk)
-                    _check_file(tmp, spec, downloaded=True)
-            except (urllib.error.URLError, OSError) as exc:
-                raise ModelFilesError(f"could not download {url}: {exc}.\n{_manual_instructions(folder)}") from exc
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                fetch(url, path, f"the Discogs-EffNet file {spec.name}",
+                               check=lambda tmp, spec=spec: _check_file(tmp, spec, downloaded=True))
+            except ModelFilesError as exc:
+                raise ModelFilesError(f"{exc}.\n{_manual_instructions(folder)}") from exc
+        digest = sha256_of(path)
         if spec.name in sums and sums[spec.name] != digest:
             raise ModelFilesError(f"{path} changed since it was first verified (sha256 {digest}, recorded "
                                   f"{sums[spec.name]}): delete it and {sums_file.name}'s entry to fetch it again")

@@ -16,7 +16,6 @@ Input is mono float32 audio at 16 kHz; the model sees 3-second patches (187 fram
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import numpy as np
 
 from genrecraft.core import paths
 from genrecraft.core.atomic import atomic_path, write_json
+from genrecraft.core.download import sha256_of
 from genrecraft.core.errors import ModelFilesError
 
 from . import tfproto
@@ -76,7 +76,7 @@ def _wheel_path(cache: Path) -> Path:
                     f"`pip download --no-deps musicnn==0.1.0 -d DIR`, copy {MUSICNN_WHEEL} here and set "
                     "GENRECRAFT_MUSICNN_WHEEL=/path/to/it (or use --tagger none).")
             os.replace(got, wheel)
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    digest = sha256_of(wheel)
     if digest != MUSICNN_WHEEL_SHA256:
         raise ModelFilesError(f"{wheel} has sha256 {digest}, expected {MUSICNN_WHEEL_SHA256} (musicnn 0.1.0): "
                               "delete it to download again")

@@ -1,4 +1,5 @@
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,6 +12,15 @@ os.environ["GENRECRAFT_WORK_DIR"] = str(_session_root / "work")
 os.environ.pop("AUDIOCRAFT_DORA_DIR", None)
 os.environ.setdefault("GENRECRAFT_CACHE_DIR", str(_session_root / "cache"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session's work dir holds every experiment of the run (several GB with the real-config tests): removed
+    at the end unless GENRECRAFT_KEEP_TEST_DIR is set (to look at what a failing run left)."""
+    if os.environ.get("GENRECRAFT_KEEP_TEST_DIR"):
+        print(f"\ntest work dir kept: {_session_root}")
+    else:
+        shutil.rmtree(_session_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ LAYER_RULES: tp.Tuple[tp.Tuple[str, int], ...] = (
     # (module name or prefix ending in ".", layer); the first match wins, so specific names come first.
     ("genrecraft.core.", 0), ("genrecraft", 0),
     ("genrecraft.synth", 1),
-    ("genrecraft.builders", 2), ("genrecraft.hf", 2), ("genrecraft.models", 2), ("genrecraft.spectral_codec", 2), ("genrecraft.demo_targets", 4),
+    ("genrecraft.builders", 2), ("genrecraft.hf", 2), ("genrecraft.models", 2), ("genrecraft.spectral_codec", 2),
     ("genrecraft.export", 2),
     ("genrecraft.solvers", 3), ("genrecraft.train", 3), ("genrecraft.experiments", 3), ("genrecraft.curves", 3),
     ("scripts.listening.", 3), ("scripts.listening", 3),

@@ -50,8 +50,9 @@ def fetch(url: str, target: tp.Union[str, Path], what: str, sha256: tp.Optional[
             with open(tmp, "wb") as out:
                 while block := response.read(1 << 20):
                     out.write(block)
-            if sha256 is not None and sha256_of(tmp) != sha256:
-                raise ModelFilesError(f"{what} downloaded from {url} has sha256 {sha256_of(tmp)}, expected {sha256}")
+            got = sha256_of(tmp) if sha256 is not None else None
+            if got != sha256:
+                raise ModelFilesError(f"{what} downloaded from {url} has sha256 {got}, expected {sha256}")
             if check is not None:
                 check(Path(tmp))
     except (urllib.error.URLError, OSError, TimeoutError) as exc:

@@ -10,8 +10,9 @@ per training mode at 2 x 30 s (``case``: ``full_2x30``, ``lora_2x30``, ``lora_ck
 ``ok``, ``s_per_update``, ``peak_gib``). Every case runs in its own process as a user types it; ``peak_gib`` is
 that process's peak resident memory (glibc returning freed tensors, so it follows live memory), which on CPU holds
 everything a GPU run would keep in GPU memory plus the host-side parts (T5, the codec, the data loader).
-The training rows are one update each through the real recipes (``genrecraft_small_full``,
-``genrecraft_small_lora``), with only the overrides a CPU needs.
+The training rows run ``--updates`` updates each (1 by default; 2 puts AdamW's state, created at the first step,
+into full fine-tuning's peak) through the real recipes (``genrecraft_small_full``, ``genrecraft_small_lora``), with
+only the overrides a CPU needs; each row says its ``updates``. Cases not run keep their last results row.
 """
 
 from __future__ import annotations
@@ -131,8 +132,20 @@ def training_rows(env: dict, device_args: tp.Sequence[str] = CPU, modes=MODES, u
             continue
         train = result["train"]
         rows.append({"case": case, "ok": True, "s_per_update": round(train["duration"] / updates, 2),
-                     "peak_gib": round(train.get("peak_gpu_gib", result["peak_gib"]), 2)})
+                     "peak_gib": round(train.get("peak_gpu_gib", result["peak_gib"]), 2), "updates": updates})
     return rows
+
+
+def kept_rows(rows: list) -> list:
+    """``rows`` plus the last results file's rows of the cases not run this time (each row says its updates)."""
+    import json
+
+    from bench.common import RESULTS
+
+    path = RESULTS / "real_size.json"
+    done = {r["case"] for r in rows}
+    old = json.loads(path.read_text())["rows"] if path.exists() else []
+    return rows + [r for r in old if r["case"] not in done]
 
 
 def ratios(rows: list) -> dict:
@@ -147,10 +160,12 @@ def ratios(rows: list) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hub", type=Path, default=None, help="a stand-in hub folder to reuse (built if missing)")
-    parser.add_argument("--skip-commands", action="store_true", help="only the 2 x 30 s training rows")
+    parser.add_argument("--skip-commands", action="store_true",
+                        help="only the 2 x 30 s training rows (the command rows are kept from the last results file)")
     parser.add_argument("--skip-training", action="store_true",
-                        help="only the command rows; the training rows are kept from the last results file")
-    parser.add_argument("--modes", default=",".join(MODES), help="training rows to run (comma-separated)")
+                        help="only the command rows (the training rows are kept from the last results file)")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="training rows to run (comma-separated; the others are kept from the last results file)")
     parser.add_argument("--updates", type=int, default=1,
                         help="updates per training row (1: AdamW's state, created at the first step, is not in "
                              "full fine-tuning's peak; 2 includes it)")
@@ -177,20 +192,13 @@ def main() -> None:
         else:
             rows = command_rows(hub, tmp, env, hub_row)
         started = time.time()
-        if args.skip_training:
-            import json
-
-            from bench.common import RESULTS
-
-            rows += [r for r in json.loads((RESULTS / "real_size.json").read_text())["rows"]
-                     if r["case"] in MODES]
-        else:
+        if not args.skip_training:
             wanted = args.modes.split(",")
             rows += training_rows(env, modes={k: v for k, v in MODES.items() if k in wanted}, updates=args.updates)
+        rows = kept_rows(rows)
     report("real_size", rows, params={"device": "cpu", "dtype": "float32", "model": "facebook/musicgen-small "
                                       "(stand-in hub: real config, random weights)", "batch": "2 x 30 s",
                                       "lora": "r 8, alpha 16, self+cross attention q,k,v,out, dropout 0.1",
-                                      "updates_per_training_row": args.updates,
                                       **({} if args.skip_training else
                                          {"training_wall_s": round(time.time() - started, 1)}), **ratios(rows)})
 

@@ -146,12 +146,19 @@ def exportable_config_yaml(cfg) -> str:
 
 
 def load_checkpoint_weights(path):
-    """A Dora ``checkpoint.th``, memory-mapped: only the tensors that are used (the weights) are read from disk.
+    """A Dora ``checkpoint.th`` or a ``state_dict.bin``, memory-mapped: only the tensors that are used (the
+    weights) are read from disk, when they are used.
 
     A full fine-tuning run's checkpoint also holds the optimizer state (twice the weights with Adam) and the best
-    state; reading it whole to get the weights costs three to four times the model's size in memory.
+    state; reading it whole to get the weights costs three to four times the model's size in memory. A file in
+    torch's legacy (pre-zip) format cannot be mapped and is read whole.
     """
     import torch
 
     compat.apply()
-    return torch.load(path, map_location="cpu", mmap=True)
+    try:
+        return torch.load(path, map_location="cpu", mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc) and "zipfile" not in str(exc):
+            raise
+        return torch.load(path, map_location="cpu")

@@ -72,16 +72,15 @@ def load_base_lm_state(base: str) -> tp.Dict[str, tp.Any]:
     finished genrecraft/audiocraft run (its best state), a ``checkpoint.th`` path, or an exported folder with
     ``state_dict.bin``.
     """
-    from audiocraft.models import loaders
     from audiocraft.utils import checkpoint
 
     if paths.pretrained_name(base):
-        return loaders.load_lm_model_ckpt(paths.pretrained_name(base))["best_state"]
+        return load_checkpoint_weights(_lm_file(paths.pretrained_name(base)))["best_state"]
     if base.startswith("hf:"):
         return hf.load_hf_lm_state(base[len("hf:"):])
     path = Path(base)
     if path.is_dir() and (path / "state_dict.bin").exists():
-        return loaders.load_lm_model_ckpt(str(path))["best_state"]
+        return load_checkpoint_weights(path / "state_dict.bin")["best_state"]
     resolved = checkpoint.resolve_checkpoint_path(base, use_fsdp=False)
     if resolved is None or not Path(resolved).exists():
         raise ValueError(
@@ -95,6 +94,23 @@ def load_base_lm_state(base: str) -> tp.Dict[str, tp.Any]:
                          "run's checkpoint holds adapters only: export it with `python -m genrecraft.export` and "
                          "use the exported folder as base)")
     return best["model"]
+
+
+def load_lm_state(lm, state: tp.Mapping[str, tp.Any]) -> None:
+    """``lm.load_state_dict(state)``, holding one copy of the weights, not two, when the LM is on the CPU.
+
+    There each parameter and buffer takes the state's tensor as its data (converted if its dtype differs): the
+    random initialisation is freed, and with a memory-mapped state (what :func:`load_base_lm_state` returns) the
+    weights are read from disk as they are first used. The parameters stay the same objects, so an optimizer
+    already built on them still holds them. On an accelerator the state is copied onto the device.
+    """
+    own = lm.state_dict(keep_vars=True)
+    if (any(t.device.type != "cpu" for t in own.values()) or own.keys() != state.keys()
+            or any(own[k].shape != state[k].shape for k in own)):
+        lm.load_state_dict(state)  # a device copy, or torch's own message for missing, unexpected or misshapen keys
+        return
+    for key, tensor in own.items():
+        tensor.data = state[key].to(tensor.dtype)
 
 
 def load_experiment(sig_or_folder: str, device: str = "cpu"):
@@ -228,17 +244,27 @@ def model_config(spec: tp.Union[str, ModelSpec]):
         return compose([f"solver={TINY_SOLVER}"])
     if parsed.kind == "experiment":
         return OmegaConf.create(load_checkpoint_weights(_xp_folder(parsed.name) / "checkpoint.th")["xp.cfg"])
-    if parsed.kind == "export":
-        path = f"{parsed.name}/state_dict.bin"
-    else:
-        from huggingface_hub import hf_hub_download
-
-        try:
-            path = hf_hub_download(repo_id=parsed.name, filename="state_dict.bin", library_name="audiocraft")
-        except Exception as exc:  # huggingface_hub raises many kinds: offline, not found, gated, network
-            raise ModelUnavailableError(f"could not get state_dict.bin of {parsed.name!r}: {exc}") from exc
+    path = f"{parsed.name}/state_dict.bin" if parsed.kind == "export" else _lm_file(parsed.name)
     compat.apply()
     return OmegaConf.create(torch.load(path, map_location="cpu", mmap=True)["xp.cfg"])
+
+
+def _lm_file(name: str) -> str:
+    """The path of ``state_dict.bin`` for a Hugging Face id or a folder, resolved as audiocraft's loaders resolve it
+    (same cache), downloaded on first use."""
+    if Path(name).is_dir():
+        return str(Path(name) / "state_dict.bin")
+    import audiocraft
+    from audiocraft.models import loaders
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return hf_hub_download(repo_id=name, filename="state_dict.bin", cache_dir=loaders.get_audiocraft_cache_dir(),
+                               library_name="audiocraft", library_version=audiocraft.__version__)
+    except Exception as exc:  # huggingface_hub raises many kinds: offline, not found, gated, network
+        raise ModelUnavailableError(
+            f"could not get state_dict.bin of {name!r}: {exc}. This machine needs internet access to huggingface.co "
+            "once (then it is cached), or HF_HUB_OFFLINE=1 with the file already in the cache.") from exc
 
 
 def training_segment(cfg) -> float:

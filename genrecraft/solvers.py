@@ -12,6 +12,7 @@ generation and evaluation stages) and are registered in :data:`genrecraft.train.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import typing as tp
 from pathlib import Path
@@ -29,7 +30,7 @@ from audiocraft.solvers.musicgen import MusicGenSolver  # noqa: E402
 import lora  # noqa: E402
 
 from .curves import STEP_STAGE  # noqa: E402
-from .models import load_base_lm_state  # noqa: E402
+from .models import load_base_lm_state, load_lm_state  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -144,12 +145,17 @@ class MusicGenLoRASolver(StepMetricsMixin, PeakMemoryMixin, EarlyStoppingMixin, 
                              "optimizer state; use DDP (dora run -d)")
         if cfg.lora.base:
             self.logger.info("Loading the base LM from %s", cfg.lora.base)
-            self.model.load_state_dict(load_base_lm_state(str(cfg.lora.base)))
+            load_lm_state(self.model, load_base_lm_state(str(cfg.lora.base)))
         else:
             self.logger.warning("lora.base is empty: adapting a randomly initialised LM (tests only)")
         config = lora_config(cfg.lora)
         report = lora.inject(self.model, config)
         self.logger.info("%s", report)
+        if config.quantize:
+            # The base's matrices are quantized copies now; the few full-precision tensors left (embeddings, heads,
+            # norms) get memory of their own, so the memory-mapped base file is let go.
+            for tensor in itertools.chain(self.model.parameters(), self.model.buffers()):
+                tensor.data = tensor.data.clone()
         self.adapters = _AdapterModules(self.model)
 
         # Checkpoints, best state and EMA track the adapters, not the frozen base. audiocraft insists on a state

@@ -204,3 +204,23 @@ def test_lora_with_ema_tracks_only_the_adapters(datasets, base_run):
     ema = state["ema"]["state"]["model"]
     assert ema and all(k.endswith(("lora_A", "lora_B")) for k in ema)
     assert "EMA" in (xp.folder / "solver.log.0").read_text() or len(ema) == len(state["model"])
+
+
+def test_base_weights_load_without_a_second_copy(tmp_path):
+    """lora.base is read memory-mapped and taken as is on the CPU: the LM's tensors are the file's (no copy next
+    to the random initialisation), a dtype the LM does not use is converted, and the outputs are the saved LM's."""
+    from genrecraft.builders import TINY_SOLVER, build_lm, compose
+    from genrecraft.models import load_base_lm_state, load_lm_state
+
+    cfg = compose([f"solver={TINY_SOLVER}"])
+    saved, lm = build_lm(cfg, seed=1), build_lm(cfg, seed=2)
+    state = saved.state_dict()
+    state["emb.0.weight"] = state["emb.0.weight"].double()
+    torch.save({"xp.cfg": "", "best_state": state}, tmp_path / "state_dict.bin")
+    mapped = load_base_lm_state(str(tmp_path))
+    load_lm_state(lm, mapped)
+    name = next(k for k, v in mapped.items() if k != "emb.0.weight" and v.dtype == torch.float32)
+    assert lm.state_dict()[name].data_ptr() == mapped[name].data_ptr()
+    assert lm.emb[0].weight.dtype == torch.float32 and lm.emb[0].weight.requires_grad
+    for key, value in saved.state_dict().items():
+        assert torch.equal(lm.state_dict()[key], value.float()), key

@@ -86,6 +86,99 @@ def worker(quick: bool, seconds: float) -> dict:
     return {"rows": rows}
 
 
+def truth_worker(seconds: float) -> dict:
+    """Key and tempo labels (with their confidences) of bench/bench_labels.py's ground-truth songs: its dev General
+    MIDI songs (where the key and tempo thresholds are chosen) and its held-out synthetic and General MIDI songs."""
+    from bench.bench_labels import ground_truth, gm_set
+    from dataset_builder.label import LabelConfig, Labeler
+    from genrecraft import synth
+    from tests.fixtures import gmsongs
+
+    labeler = Labeler(LabelConfig(tagger="none"))
+    rows = []
+    for subset, specs in (("dev", gm_set(False, dev=True)), ("held-out", ground_truth(False) + gm_set(False))):
+        for spec in specs:
+            if isinstance(spec, gmsongs.GrooveSpec):
+                labels = labeler(gmsongs.render_groove(spec, seconds), gmsongs.SAMPLE_RATE)
+            else:
+                labels = labeler(synth.render_song(spec, seconds), synth.SAMPLE_RATE)
+            rows.append({"set": subset, "key": spec.key, "mode": spec.mode, "bpm": spec.bpm,
+                         "labels": labels.to_dict()})
+    return {"rows": rows}
+
+
+def false_share(rows, min_key_strength: float, min_tempo_confidence: float, seeds: int = 10) -> dict:
+    """Share of descriptions that state a wrong key or a wrong tempo (off by more than 4 %), over ``seeds``
+    descriptions per song, with the given confidence thresholds; and the share of right keys / tempi left out."""
+    from dataset_builder.label import Labels, describe
+    from dataset_builder.label.confidence import confident
+    from eval.adherence import tempo_class
+
+    false = total = 0
+    left_out = {"key": 0, "tempo": 0}
+    for row in rows:
+        labels = Labels.from_dict(row["labels"])
+        shown = confident(labels, 0.1, min_key_strength, min_tempo_confidence)
+        right_key = labels.key == row["key"] and labels.scale == row["mode"]
+        right_tempo = tempo_class(row["bpm"], labels.bpm) == "correct"
+        left_out["key"] += right_key and not shown.key
+        left_out["tempo"] += right_tempo and not shown.bpm
+        for seed in range(seeds):
+            text = describe(shown, seed=seed)
+            says_key = bool(shown.key) and f"{shown.key} {shown.scale}" in text
+            says_tempo = bool(shown.bpm) and f"{int(round(shown.bpm))} " in text
+            false += (says_key and not right_key) or (says_tempo and not right_tempo)
+            total += 1
+    return {"false_description_share": false / total, "right_keys_left_out": left_out["key"] / len(rows),
+            "right_tempi_left_out": left_out["tempo"] / len(rows)}
+
+
+def separation_speed(seconds: float = 30.0) -> dict:
+    """Real-time factor of ``--vocals separate`` on this machine's CPU, on an HTDemucs of the default layout
+    (depth 4, 48 channels, a 5-layer cross-domain transformer) with random weights: the pretrained htdemucs cannot
+    be downloaded here; its compute is the same for the same layout."""
+    import time
+
+    import numpy as np
+    import torch
+    from demucs.htdemucs import HTDemucs
+
+    from dataset_builder.vocals import Separator
+
+    torch.manual_seed(0)
+    separator = Separator(HTDemucs(sources=["drums", "bass", "other", "vocals"]))
+    audio = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * 32000))).astype(np.float32)
+    separator.accompaniment(audio[:32000 * 8], 32000)  # warm-up
+    start = time.perf_counter()
+    separator.accompaniment(audio, 32000)
+    wall = time.perf_counter() - start
+    return {"seconds_of_audio": seconds, "wall_s": round(wall, 2), "real_time_factor": round(seconds / wall, 2),
+            "torch_threads": torch.get_num_threads(),
+            "parameters": sum(p.numel() for p in separator.model.parameters())}
+
+
+def describe_thresholds(rows) -> dict:
+    """Key-strength and tempo-confidence thresholds: the dev songs' best (fewest false descriptions, then fewest right
+    keys and tempi left out), and the false share before (no threshold) and after (the builder's thresholds)."""
+    from dataset_builder.label.confidence import MIN_KEY_STRENGTH, MIN_TEMPO_CONFIDENCE
+
+    dev = [r for r in rows if r["set"] == "dev"]
+    held = [r for r in rows if r["set"] == "held-out"]
+    keys = sorted({0.0} | {r["labels"]["key_strength"] for r in dev})
+    tempi = sorted({0.0} | {r["labels"]["tempo_confidence"] for r in dev})
+    best = min(((k, t) for k in keys for t in tempi), key=lambda kt: (
+        lambda f: (round(f["false_description_share"], 6), f["right_keys_left_out"] + f["right_tempi_left_out"]))(
+            false_share(dev, *kt, seeds=4)))
+    return {"dev_best": {"min_key_strength": best[0], "min_tempo_confidence": best[1],
+                         **false_share(dev, *best)},
+            "used": {"min_key_strength": MIN_KEY_STRENGTH, "min_tempo_confidence": MIN_TEMPO_CONFIDENCE},
+            "dev_before": false_share(dev, 0.0, 0.0), "dev_after": false_share(dev, MIN_KEY_STRENGTH,
+                                                                               MIN_TEMPO_CONFIDENCE),
+            "held_out_before": false_share(held, 0.0, 0.0),
+            "held_out_after": false_share(held, MIN_KEY_STRENGTH, MIN_TEMPO_CONFIDENCE),
+            "songs": {"dev": len(dev), "held_out": len(held)}}
+
+
 def rates(clips, threshold: float) -> dict:
     from dataset_builder.vocals import vocal_score
 
@@ -104,10 +197,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--scores", type=Path, help="reuse (or, when missing, save) the worker's raw tag scores here")
+    parser.add_argument("--truth", type=Path, help="reuse (or save) the key/tempo labels of the ground-truth songs")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--truth-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(worker(args.quick, args.seconds)))
+        return
+    if args.truth_worker:
+        print("RESULT " + json.dumps(truth_worker(30.0)))
         return
     from bench.common import report, run_worker
     from dataset_builder.vocals import VOCAL_THRESHOLD
@@ -120,6 +218,13 @@ def main() -> None:
         result = run_worker(cmd, "vocals worker", memory=False)
         if args.scores:
             args.scores.write_text(json.dumps(result))
+    if args.truth and args.truth.exists():
+        truth = json.loads(args.truth.read_text())
+    else:
+        truth = run_worker([sys.executable, __file__, "--truth-worker"], "key/tempo worker", memory=False)
+        if args.truth:
+            args.truth.write_text(json.dumps(truth))
+    descriptions = describe_thresholds(truth["rows"])
     clips = result["rows"]
     rows = []
     for subset in ("dev", "held-out"):
@@ -135,7 +240,8 @@ def main() -> None:
     report("vocals" + ("_quick" if args.quick else ""), rows, params={
         "seconds_per_clip": args.seconds, "threshold": VOCAL_THRESHOLD, "target_accuracy": 0.9,
         "signal": "dataset_builder.vocals.vocal_score (musicnn MSD + MTT vocal tags)",
-        "note": "per-kind and per-level rows include every clip without a voice of that set"})
+        "note": "per-kind and per-level rows include every clip without a voice of that set",
+        "descriptions": descriptions, "separation_speed": separation_speed()})
 
 
 if __name__ == "__main__":

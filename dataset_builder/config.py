@@ -42,7 +42,7 @@ class BuildConfig:
     vocals: str = dataclasses.field(default="flag", metadata={
         "choices": VOCALS, "help": "chunks with a voice: flag (vocal_score in each sidecar, vocal share in the card), "
                 "drop (leave out chunks at or above --vocal-threshold), separate (train on the accompaniment demucs "
-                "htdemucs separates: ~1x real time per CPU core, 80 MB download once), keep (do nothing)"})
+                "htdemucs separates: slow on CPU, use a GPU; 80 MB download once), keep (do nothing)"})
     vocal_threshold: float = dataclasses.field(default=VOCAL_THRESHOLD, metadata={
         "help": "vocal score (0..1) at or above which a chunk counts as vocal"})
     min_tag_confidence: float = dataclasses.field(default=DEFAULT_MIN_TAG_CONFIDENCE, metadata={

@@ -9,7 +9,8 @@ MusicGen was trained on instrumental music; fine-tuned on sung chunks it learns 
   scores). Computed from stored labels, so a rerun with ``drop`` after ``flag`` changes only the manifests.
 - ``separate``: every chunk goes through demucs ``htdemucs`` (the field's separator) and the accompaniment (the sum
   of the drums, bass and other stems) is what is labelled and trained on; descriptions say ``instrumental``.
-  Costs about 1x real time per CPU core (a GPU is much faster) and an 80 MB download on first use. Separated chunks
+  Runs on the GPU when there is one; on the project's 2-core CPU it ran at 0.25x real time (shared, load 13:
+  bench/bench_vocals.py), so an hour of music takes hours there. An 80 MB download on first use. Separated chunks
   sit in ``separated/<song>/<chunk>.wav`` (same start and length as the mix, ids ending in ``-acc``); done ones are
   skipped on a rerun.
 - ``keep``: nothing about vocals.
@@ -141,9 +142,11 @@ class Separator:
     ``model`` is a demucs model (``sources`` names its stems, ``samplerate`` 44100, ``audio_channels`` 2);
     the pretrained htdemucs by default."""
 
-    def __init__(self, model=None, device: str = "cpu"):
+    def __init__(self, model=None, device: tp.Optional[str] = None):
+        import torch
+
         self.model = (model if model is not None else load_htdemucs()).eval()
-        self.device = device
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         sources = list(self.model.sources)
         if "vocals" not in sources:
             raise ValueError(f"the separation model has no vocals stem (stems: {sources})")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing as tp
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -149,12 +150,17 @@ def separation_speed(seconds: float = 30.0) -> dict:
     separator = Separator(HTDemucs(sources=["drums", "bass", "other", "vocals"]))
     audio = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * 32000))).astype(np.float32)
     separator.accompaniment(audio[:32000 * 8], 32000)  # warm-up
-    start = time.perf_counter()
-    separator.accompaniment(audio, 32000)
-    wall = time.perf_counter() - start
-    return {"seconds_of_audio": seconds, "wall_s": round(wall, 2), "real_time_factor": round(seconds / wall, 2),
-            "torch_threads": torch.get_num_threads(),
-            "parameters": sum(p.numel() for p in separator.model.parameters())}
+    result: tp.Dict[str, tp.Any] = {"seconds_of_audio": seconds,
+                                    "parameters": sum(p.numel() for p in separator.model.parameters())}
+    default = torch.get_num_threads()
+    for threads in sorted({1, default}):
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        separator.accompaniment(audio, 32000)
+        wall = time.perf_counter() - start
+        result[f"{threads}_thread"] = {"wall_s": round(wall, 2), "real_time_factor": round(seconds / wall, 3)}
+    torch.set_num_threads(default)
+    return result
 
 
 def describe_thresholds(rows) -> dict:

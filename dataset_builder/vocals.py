@@ -198,7 +198,13 @@ def separate_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: boo
 
     from .faults import writing
 
-    todo = [c for c in chunks if not separated_path(out, c).exists()]
+    def done(chunk: Chunk) -> bool:  # separated after the mix chunk was (last) written: a re-cut song separates again
+        try:
+            return separated_path(out, chunk).stat().st_mtime_ns >= Path(chunk.path).stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+
+    todo = [c for c in chunks if not done(c)]
     if todo and separator is None:
         separator = Separator()
     for chunk in tqdm(todo, desc="Separating vocals (htdemucs)", unit="chunk", disable=not progress):
@@ -211,6 +217,7 @@ def separate_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: boo
                 sf.write(tmp, np.clip(acc, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
         except Exception as exc:  # writing our own file: the machine's fault whatever the error says
             raise writing(target, exc) from exc
+        (out / "labels" / f"{target.stem}.json").unlink(missing_ok=True)  # labels of an older separation
     result = []
     for chunk in chunks:
         path = separated_path(out, chunk)

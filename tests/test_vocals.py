@@ -3,6 +3,7 @@
 The separator is demucs' HTDemucs built from its config with random weights (tiny): the same code path as the
 pretrained htdemucs, without the download."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from dataset_builder.download import Item
 from dataset_builder.label import Labels
 from dataset_builder.label.confidence import confident
 from dataset_builder.manifest import music_info
+
+
+@pytest.fixture
+def one_torch_thread():
+    """The tiny separator on one thread: on a busy 2-core machine two OpenMP threads made it 15x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def tiny_htdemucs():
@@ -90,7 +102,7 @@ def test_bad_vocal_options_are_named():
 
 
 @pytest.mark.slow
-def test_separator_keeps_rate_and_length():
+def test_separator_keeps_rate_and_length(one_torch_thread):
     separator = vocals.Separator(tiny_htdemucs())
     audio = (0.1 * np.random.default_rng(0).standard_normal(32000 * 3)).astype(np.float32)
     stems, rate = separator.stems(audio, 32000)
@@ -129,7 +141,8 @@ def tiny_playlist(tmp_path_factory):
     sf.write(root / "sung.wav", sung, gmsongs.SAMPLE_RATE)
     playlist = root / "playlist.txt"
     playlist.write_text("plain.wav  title=Plain\nsung.wav  title=Sung genre=j-pop\n")
-    (root / "sung.txt").write_text("sung.wav  title=Sung\n")
+    sf.write(root / "short.wav", sung[:4 * gmsongs.SAMPLE_RATE], gmsongs.SAMPLE_RATE)
+    (root / "short.txt").write_text("short.wav  title=Sung\n")
     return root, playlist
 
 
@@ -174,14 +187,14 @@ def test_flag_and_drop_end_to_end(tiny_playlist, work_dir):
 
 
 @pytest.mark.slow
-def test_separate_end_to_end_with_a_random_weight_htdemucs(tiny_playlist, work_dir, monkeypatch):
+def test_separate_end_to_end_with_a_random_weight_htdemucs(tiny_playlist, work_dir, monkeypatch, one_torch_thread):
     root, playlist = tiny_playlist
     loads = []
     monkeypatch.setattr(vocals, "load_htdemucs", lambda: loads.append(1) or tiny_htdemucs())
     out = root / "out_sep"
-    config = BuildConfig(name="vocals_sep", chunk_seconds=4.0, tagger="none", split=(1.0, 0.0, 0.0),
+    config = BuildConfig(name="vocals_sep", chunk_seconds=2.0, tagger="none", split=(1.0, 0.0, 0.0),
                          vocals="separate")
-    playlist = root / "sung.txt"
+    playlist = root / "short.txt"  # 4 s: two chunks of 2 s
     result = build(playlist, out, config, progress=False)
     lines = [json.loads(x) for x in (out / "egs" / "train" / "data.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and loads == [1]
@@ -191,15 +204,25 @@ def test_separate_end_to_end_with_a_random_weight_htdemucs(tiny_playlist, work_d
         mix = out / "chunks" / path.parent.name / (path.stem[:-len("-acc")] + ".wav")
         acc, sr = sf.read(path)
         ref, ref_sr = sf.read(mix)
-        assert sr == ref_sr == 32000 and len(acc) == len(ref) == 4 * 32000  # same start, same length
+        assert sr == ref_sr == 32000 and len(acc) == len(ref) == 2 * 32000  # same start, same length
         side = json.loads(path.with_suffix(".json").read_text())
         assert side["description"].endswith("instrumental") and "instrumental" in side["keywords"]
-        assert side["start"] in (0.0, 4.0)
+        assert side["start"] in (0.0, 2.0)
     assert "htdemucs" in result.card.read_text()
     # resume: a rerun separates nothing again (the model is not even loaded)
     stamps = {p: p.stat().st_mtime_ns for p in (out / "separated").rglob("*.wav")}
     build(playlist, out, config, progress=False)
     assert loads == [1] and {p: p.stat().st_mtime_ns for p in (out / "separated").rglob("*.wav")} == stamps
+    # a run killed after the first chunk: only the missing one is separated
+    first, second = sorted(stamps)
+    second.unlink()
+    build(playlist, out, config, progress=False)
+    assert loads == [1, 1] and first.stat().st_mtime_ns == stamps[first] and second.exists()
+    # another sample rate cuts the song again (same chunk ids): separated again, at the new rate, not reused
+    build(playlist, out, dataclasses.replace(config, sample_rate=44100), progress=False)
+    assert loads == [1, 1, 1]
+    for path in (first, second):
+        assert sf.info(str(path)).samplerate == 44100 and sf.info(str(path)).frames == 2 * 44100
 
 
 @pytest.mark.slow

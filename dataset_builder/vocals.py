@@ -9,8 +9,8 @@ MusicGen was trained on instrumental music; fine-tuned on sung chunks it learns 
   scores). Computed from stored labels, so a rerun with ``drop`` after ``flag`` changes only the manifests.
 - ``separate``: every chunk goes through demucs ``htdemucs`` (the field's separator) and the accompaniment (the sum
   of the drums, bass and other stems) is what is labelled and trained on; descriptions say ``instrumental``.
-  Runs on the GPU when there is one; on the project's 2-core CPU it ran at 0.25x real time (shared, load 13:
-  bench/bench_vocals.py), so an hour of music takes hours there. An 80 MB download on first use. Separated chunks
+  Runs on the GPU when there is one; on the project's 2-core CPU it ran at 0.25-0.32x real time (shared, load
+  10-11: bench/bench_vocals.py), so an hour of music takes hours there. An 80 MB download on first use. Separated chunks
   sit in ``separated/<song>/<chunk>.wav`` (same start and length as the mix, ids ending in ``-acc``); done ones are
   skipped on a rerun.
 - ``keep``: nothing about vocals.

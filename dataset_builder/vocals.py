@@ -37,7 +37,8 @@ SEPARATED_SUFFIX = "-acc"
 # The vocal score: the most probable of the MagnaTagATune voice tags of the musicnn MTT tagger, and the threshold,
 # chosen on bench/bench_vocals.py's dev clips (songs with and without an offline-made voice). Other combinations
 # measured there (the sum of the voice tags, minus "no vocals", the MSD vocalist and "instrumental" tags, a logistic
-# regression over all 100 tags) did no better on the held-out clips (0.67-0.77 against 0.72). The musicnn taggers
+# regression over all 100 tags, the maximum over 3 s patches) did no better on the held-out clips (0.65-0.77
+# against 0.72). The musicnn taggers
 # hear speech and sung syllables but hardly the General MIDI choir and voice pads; see bench/RESULTS.md.
 MTT_VOCAL_TAGS = ("vocal", "vocals", "voice", "singing", "female", "male", "woman", "man", "female vocal",
                   "male vocal", "female voice", "male voice", "choir", "choral", "opera")

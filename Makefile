@@ -23,7 +23,7 @@ STAMP := $(VENV)/.installed-$(SETUP_KEY)
 
 # System tools: command or file -> Debian package.
 SYSDEPS := ffmpeg:ffmpeg fluidsynth:fluidsynth /usr/share/sounds/sf2/FluidR3_GM.sf2:fluid-soundfont-gm \
-           chromium:chromium chromedriver:chromium-driver
+           chromium:chromium chromedriver:chromium-driver espeak-ng:espeak-ng
 
 PYTEST_ARGS ?=
 

@@ -9,6 +9,8 @@ import json
 import typing as tp
 from pathlib import Path
 
+import numpy as np
+
 from genrecraft.core.atomic import write_json, write_text
 
 from .chunk import Chunk
@@ -64,10 +66,64 @@ def plot_histograms(stats: tp.Mapping[str, tp.Any], labels: tp.Sequence[Labels],
     return written
 
 
+def confidence_lines(chunks: tp.Sequence[Chunk], items: tp.Mapping[str, Item], labels: tp.Mapping[str, Labels],
+                     config) -> tp.List[str]:
+    """The card's section on label confidence: each tag's probability distribution, the key and tempo left out as
+    unsure, and the labels the playlist gave."""
+    from .label.confidence import MIN_KEY_STRENGTH, MIN_TEMPO_CONFIDENCE
+
+    from_playlist = {i: items[i].tags for i in sorted({c.item_id for c in chunks})}
+    from_playlist = {i: {k: v for k, v in t.items() if k in ("genre", "moods", "instrument", "keywords",
+                                                             "description")} for i, t in from_playlist.items()}
+    by_tag: tp.Dict[tp.Tuple[str, str], tp.List[float]] = collections.defaultdict(list)
+    own = [labels[c.chunk_id] for c in chunks if c.chunk_id in labels]
+    for c in chunks:
+        lab = labels.get(c.chunk_id)
+        if lab is None:
+            continue
+        for field, tag_field in (("genres", "genre"), ("moods", "moods"), ("instruments", "instrument")):
+            if from_playlist.get(c.item_id, {}).get(tag_field):
+                continue  # the playlist's tag replaces the labeller's for this song
+            for tag, p in getattr(lab, field):
+                by_tag[(field[:-1], tag)].append(p)
+    lines = ["## Labels and their confidence", "",
+             f"Descriptions use tags with probability >= {config.min_tag_confidence:g} (`--min-tag-confidence`); "
+             "every tag stays in each sidecar's `labels` with its probability. Tags the labeller gave (chunks in "
+             "which the tag passed the tagger's 0.1 floor; quartiles of its probability):", ""]
+    if by_tag:
+        lines += ["| field | tag | chunks | in descriptions | min | q25 | median | q75 | max |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for (field, tag), ps in sorted(by_tag.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1])):
+            q = np.quantile(ps, [0, 0.25, 0.5, 0.75, 1])
+            used = sum(p >= config.min_tag_confidence for p in ps)
+            lines.append(f"| {field} | {tag} | {len(ps)} | {used} | " + " | ".join(f"{x:.2f}" for x in q) + " |")
+    else:
+        lines.append("No tagger labels.")
+    unsure_key = sum(lab.key_strength < MIN_KEY_STRENGTH for lab in own)
+    unsure_tempo = sum(lab.tempo_confidence is not None and lab.tempo_confidence < MIN_TEMPO_CONFIDENCE
+                       for lab in own)
+    lines += ["", f"Key left out of {unsure_key} of {len(own)} descriptions (key strength < {MIN_KEY_STRENGTH:g}), "
+              f"tempo left out of {unsure_tempo} (beat regularity < {MIN_TEMPO_CONFIDENCE:g})."]
+    given = {i: t for i, t in from_playlist.items() if t}
+    lines += ["", "Labels from the playlist (they replace the labeller's in descriptions and sidecars):", ""]
+    if given:
+        lines += ["| song | playlist tags |", "| --- | --- |"]
+        lines += [f"| {items[i].title.replace('|', '/')} | "
+                  + ", ".join(f"{k}={v}" for k, v in sorted(t.items())).replace("|", "/") + " |"
+                  for i, t in given.items()]
+    else:
+        lines.append("None: every label comes from the labeller.")
+    return lines + [""]
+
+
 def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mapping[str, Item],
                labels: tp.Mapping[str, Labels], song_split: tp.Mapping[str, str], failures: tp.Sequence[Failure],
-               duplicates: tp.Mapping[str, str], manifest: tp.Mapping[str, tp.Any], config) -> Path:
-    """Write the card, stats and plots; returns the card's path."""
+               duplicates: tp.Mapping[str, str], manifest: tp.Mapping[str, tp.Any], config,
+               vocal_report=None) -> Path:
+    """Write the card, stats and plots; returns the card's path. ``vocal_report``: a
+    :class:`.vocals.VocalReport` (the card's Vocals section)."""
+    from . import vocals
+
     used_items = sorted({c.item_id for c in chunks})
     stats: tp.Dict[str, tp.Any] = {"name": name, "dset": manifest["dset"], "splits": {}, "config": {
         k: v for k, v in vars(config).items()}}
@@ -84,6 +140,11 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
                   "duplicate_groups": sum(1 for n in groups.values() if n > 1),
                   "failures": len(failures),
                   "failures_of_the_machine": sum(1 for f in failures if f.kind == "environment")})
+    if vocal_report is not None and vocal_report.mode != "keep":
+        known = [v for v in vocal_report.scores.values() if v is not None]
+        stats["vocals"] = {"mode": vocal_report.mode, "threshold": vocal_report.threshold, "scored_chunks": len(known),
+                           "vocal_chunks": sum(v >= vocal_report.threshold for v in known),
+                           "dropped_chunks": len(vocal_report.dropped)}
     chunk_labels = [labels[c.chunk_id] for c in chunks if c.chunk_id in labels]
     plots = plot_histograms(stats, chunk_labels, out / "plots")
     write_json(out / "stats.json", stats)
@@ -106,8 +167,11 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
                                                                     else "") + f"; {stats['duplicate_groups']} group(s) "
               "of duplicate songs were kept in one split" + (" (extra copies dropped)." if config.dedupe == "drop"
                                                              else "."), ""]
-    lines += [f"![tags](plots/{plots[0].name})", "", f"![keys, tempo, splits](plots/{plots[1].name})", "",
-              "## Sources and licences", "", "| song | artist | split | source | licence |",
+    lines += [f"![tags](plots/{plots[0].name})", "", f"![keys, tempo, splits](plots/{plots[1].name})", ""]
+    if vocal_report is not None:
+        lines += vocals.card_lines(vocal_report, chunks, items)
+    lines += confidence_lines(chunks, items, labels, config)
+    lines += ["## Sources and licences", "", "| song | artist | split | source | licence |",
               "| --- | --- | --- | --- | --- |"]
     for item_id in used_items:
         item = items[item_id]

@@ -7,6 +7,8 @@ import re
 import typing as tp
 
 from .label import BPM_METHODS, TEMPO_OCTAVE, taggers
+from .label.confidence import DEFAULT_MIN_TAG_CONFIDENCE
+from .vocals import VOCAL_THRESHOLD, VOCALS
 
 SPLIT_BY = ("song", "artist")
 DEDUPE = ("group", "drop", "off")
@@ -37,6 +39,15 @@ class BuildConfig:
         "choices": TEMPO_OCTAVE, "help": "octave check of the tempo (backbeat: halve or double it from where the snare "
                 "falls)"})
     workers: int = dataclasses.field(default=1, metadata={"help": "parallel labelling processes"})
+    vocals: str = dataclasses.field(default="flag", metadata={
+        "choices": VOCALS, "help": "chunks with a voice: flag (vocal_score in each sidecar, vocal share in the card), "
+                "drop (leave out chunks at or above --vocal-threshold), separate (train on the accompaniment demucs "
+                "htdemucs separates: slow on CPU, use a GPU; 80 MB download once), keep (do nothing)"})
+    vocal_threshold: float = dataclasses.field(default=VOCAL_THRESHOLD, metadata={
+        "help": "vocal score (0..1) at or above which a chunk counts as vocal"})
+    min_tag_confidence: float = dataclasses.field(default=DEFAULT_MIN_TAG_CONFIDENCE, metadata={
+        "help": "descriptions use only genre/mood/instrument tags at least this probable (all stay in the "
+                "sidecar's labels with their probabilities; playlist tags always win)"})
     split: tp.Tuple[float, float, float] = dataclasses.field(default=(0.8, 0.1, 0.1), metadata={
         "help": "train/valid/test fractions of the audio (by song, never by chunk)"})
     split_by: str = dataclasses.field(default="song", metadata={
@@ -86,6 +97,15 @@ class BuildConfig:
             bad("bpm_method", self.bpm_method, f"use one of {BPM_METHODS}")
         if self.tempo_octave not in TEMPO_OCTAVE:
             bad("tempo_octave", self.tempo_octave, f"use one of {TEMPO_OCTAVE}")
+        if self.vocals not in VOCALS:
+            bad("vocals", self.vocals, f"use one of {', '.join(VOCALS)}")
+        if not 0.0 < self.vocal_threshold <= 1.0:
+            bad("vocal_threshold", self.vocal_threshold, "use a score in (0, 1]")
+        if not 0.1 <= self.min_tag_confidence <= 1.0:
+            bad("min_tag_confidence", self.min_tag_confidence, "use a probability in [0.1, 1] (the tagger keeps "
+                "no tag below 0.1)")
+        if self.vocals == "drop" and self.tagger != "musicnn":
+            bad("vocals", self.vocals, "drop needs the vocal score of --tagger musicnn")
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
             bad("shard", f"{i}/{n}", "use i/n with 0 <= i < n, e.g. 0/4")

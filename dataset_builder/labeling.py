@@ -127,7 +127,8 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
     stored = {}  # chunks labelled, and by the tagger and tempo method asked for now
     for chunk in chunks:
         data = read(chunk)
-        if data and data.get("tagger") == config.tagger and data.get("tempo_method") == label_config.tempo_method:
+        if (data and data.get("tagger") == config.tagger and data.get("tempo_method") == label_config.tempo_method
+                and data.get("tempo_confidence") is not None):  # labels before confidences and raw scores: again
             stored[chunk.chunk_id] = data
     todo = [c for c in chunks if c.chunk_id not in stored]
     failures: tp.List[Failure] = []

@@ -26,6 +26,7 @@ from genrecraft.core.atomic import write_json, write_text
 from .chunk import Chunk
 from .download import Item
 from .label import Labels, describe
+from .label.confidence import DEFAULT_MIN_TAG_CONFIDENCE, confident
 from .split import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,20 @@ def with_tags(labels: Labels, tags: tp.Mapping[str, str]) -> Labels:
     return dataclasses.replace(labels, **changes) if changes else labels
 
 
-def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str, seed: int) -> tp.Dict[str, tp.Any]:
-    """The sidecar of one chunk: MusicInfo fields (in types audiocraft keeps) plus provenance."""
+def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str, seed: int, config=None
+               ) -> tp.Dict[str, tp.Any]:
+    """The sidecar of one chunk: MusicInfo fields (in types audiocraft keeps) plus provenance. The MusicInfo fields
+    and the description say only what is sure enough (:func:`.label.confidence.confident`, with ``config``'s
+    ``min_tag_confidence``); ``labels`` keeps every label with its probability."""
+    from .vocals import SEPARATED_SUFFIX, vocal_score
+
     tags = item.tags
+    mode = getattr(config, "vocals", "keep")
+    separated = chunk.chunk_id.endswith(SEPARATED_SUFFIX)
+    full = labels
+    if labels is not None:
+        labels = confident(with_tags(labels, tags), getattr(config, "min_tag_confidence", DEFAULT_MIN_TAG_CONFIDENCE),
+                           instrumental=separated)
     info: tp.Dict[str, tp.Any] = {
         "title": item.title, "artist": item.artist, "key": None, "bpm": None, "genre": None, "moods": [],
         "keywords": [], "description": None, "name": chunk.chunk_id.lower(), "instrument": None,
@@ -63,7 +75,7 @@ def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str
         info["keywords"] = _words(labels.keywords)
         info["instrument"] = ", ".join(i.lower() for i, _ in labels.instruments) or None
         seed_int = int(hashlib.sha1(f"{seed}:{chunk.chunk_id}".encode()).hexdigest()[:8], 16)
-        info["description"] = describe(with_tags(labels, tags), seed=seed_int)
+        info["description"] = describe(labels, seed=seed_int) + (", instrumental" if separated else "")
     for field in ("genre", "instrument", "description"):
         if tags.get(field):
             info[field] = tags[field].strip().lower() if field != "description" else tags[field].strip()
@@ -74,8 +86,11 @@ def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str
         info["description"] = " ".join(x for x in [info["genre"] or "", "music"] if x)
     info.update({
         "song_id": item.item_id, "source_url": item.source_url, "license": item.license, "start": chunk.start,
-        "split": split, "labels": labels.to_dict() if labels is not None else None,
+        "split": split, "labels": full.to_dict() if full is not None else None,
     })
+    if mode != "keep":
+        info["vocal_score"] = None if full is None or vocal_score(full.scores) is None else round(
+            vocal_score(full.scores), 4)
     return info
 
 
@@ -93,7 +108,7 @@ def write_manifests(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.
     lines: tp.Dict[str, tp.List[tp.Dict[str, tp.Any]]] = {s: [] for s in SPLITS}
     for chunk in sorted(chunks, key=lambda c: c.chunk_id):
         split = song_split[chunk.item_id]
-        info = music_info(chunk, items[chunk.item_id], labels.get(chunk.chunk_id), split, config.seed)
+        info = music_info(chunk, items[chunk.item_id], labels.get(chunk.chunk_id), split, config.seed, config)
         sidecar = Path(chunk.path).with_suffix(".json")
         if not sidecar.exists() or json.loads(sidecar.read_text()) != info:
             write_json(sidecar, info)

@@ -33,6 +33,7 @@ from .manifest import write_manifests
 from .outdir import check_not_inside, claim
 from .playlist import Failure, read_playlist
 from .split import SPLITS, apply_caps, assign_splits
+from . import vocals
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +121,11 @@ def finalize(out: Path, config: BuildConfig, failures: tp.Sequence[Failure] = ()
     out = Path(out)
     items, chunks, records = _load_state(out, config)
     name = dataset_name(out, config)
+    chunks = vocals.separate_chunks(chunks, out, config, progress=progress)  # --vocals separate: accompaniments
     labels, label_failures = label_chunks(chunks, out, config, progress=progress)
     failures = list(failures) + label_failures
     chunks = [c for c in chunks if c.chunk_id in labels]
+    chunks, vocal_report = vocals.apply(chunks, labels, config)  # --vocals drop: leave out the vocal chunks
     groups = duplicate_groups(records, config.near_duplicate) if config.dedupe != "off" else {i: i for i in records}
     if config.dedupe == "drop":
         dropped = {i for i, g in groups.items() if i != g}
@@ -140,7 +143,8 @@ def finalize(out: Path, config: BuildConfig, failures: tp.Sequence[Failure] = ()
     song_split = assign_splits([items[i] for i in sorted(used)], durations, groups, config.split, config.split_by,
                                config.seed)
     manifest = write_manifests(out, name, chunks, items, labels, song_split, config)
-    card = write_card(out, name, chunks, items, labels, song_split, failures, groups, manifest, config)
+    card = write_card(out, name, chunks, items, labels, song_split, failures, groups, manifest, config,
+                      vocal_report)
     _save_config(out, config)
     return BuildResult(out, name, manifest["dset"], manifest["counts"], len(used), list(failures), card)
 
@@ -193,6 +197,7 @@ def build(playlist: tp.Union[str, Path], out: tp.Union[str, Path], config: tp.Op
                                               legacy=previous)
         failures += chunk_failures
         if config.shard[1] > 1:
+            chunks = vocals.separate_chunks(chunks, out, config, progress=progress)
             labels, label_failures = label_chunks(chunks, out, config, progress=progress)
             return BuildResult(out, dataset_name(out, config), "", {}, len({c.item_id for c in chunks}),
                                failures + label_failures, None)
@@ -237,7 +242,7 @@ def merge(shards: tp.Sequence[tp.Union[str, Path]], out: tp.Union[str, Path], co
     config = dataclasses.replace(config, shard=(0, 1))
     with claim(out):
         for shard in shards:
-            for sub in ("items", "chunks", "labels"):
+            for sub in ("items", "chunks", "labels", "separated"):
                 if (Path(shard) / sub).is_dir():
                     _link_tree(Path(shard) / sub, out / sub)
         # Chunk paths are relative to the output folder (or rebuilt from it when older records hold absolute

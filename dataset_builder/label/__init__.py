@@ -72,11 +72,15 @@ class Labels:
     keywords: tp.List[str] = dataclasses.field(default_factory=list)
     tagger: str = "none"
     tempo_method: str = ""  # LabelConfig.tempo_method; "" in labels written before the octave check existed
+    tempo_confidence: tp.Optional[float] = None  # 0..1, DspLabels.tempo_confidence; None in older labels
+    scores: tp.Dict[str, tp.Dict[str, float]] = dataclasses.field(default_factory=dict)  # every raw tag probability
+    # by model ({"MSD_musicnn": {"rock": 0.1, ...}, ...}): what the vocal score and re-descriptions are made from
 
     def to_dict(self) -> tp.Dict[str, tp.Any]:
         out = dataclasses.asdict(self)
         for name in ("genres", "moods", "instruments"):
             out[name] = [[n, round(float(p), 4)] for n, p in out[name]]
+        out["scores"] = {m: {t: round(float(p), 4) for t, p in s.items()} for m, s in out["scores"].items()}
         if not np.isfinite(out["loudness_lufs"]):
             out["loudness_lufs"] = None  # JSON has no -inf
         return out
@@ -107,7 +111,7 @@ class Labeler:
         dsp = self.dsp(audio, sample_rate)
         labels = Labels(key=dsp.key, scale=dsp.scale, key_strength=dsp.key_strength, bpm=dsp.bpm,
                         loudness_lufs=dsp.loudness_lufs, tagger=self.config.tagger,
-                        tempo_method=self.config.tempo_method)
+                        tempo_method=self.config.tempo_method, tempo_confidence=dsp.tempo_confidence)
         if self.tagger is None:
             return labels
         audio16k = audio if sample_rate == 16000 else soxr.resample(audio, sample_rate, 16000).astype(np.float32)

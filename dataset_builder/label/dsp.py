@@ -38,6 +38,7 @@ class DspLabels:
     bpm_confidence: float
     bpm_tracker: float  # the beat tracker's own estimate, before the octave check (bpm / bpm_tracker is 1, 2 or 1/2)
     loudness_lufs: float  # integrated loudness (ITU-R BS.1770); -inf for digital silence
+    tempo_confidence: float = 0.0  # 0..1, :func:`beat_regularity` of the tracked beats (any bpm_method)
 
 
 @dataclasses.dataclass
@@ -114,6 +115,16 @@ def backbeat_octave(audio: np.ndarray, bpm: float, beats: np.ndarray, sample_rat
     return evidence
 
 
+def beat_regularity(beats: np.ndarray, tolerance: float = 0.05) -> float:
+    """Share of inter-beat intervals within ``tolerance`` (relative) of their median: 1 for a steady tracked pulse,
+    low where the tracker wandered. The tempo's confidence for every ``bpm_method`` (degara reports none)."""
+    intervals = np.diff(np.asarray(beats, dtype=np.float64))
+    if len(intervals) < 4:
+        return 0.0
+    median = float(np.median(intervals))
+    return float(np.mean(np.abs(intervals - median) <= tolerance * median)) if median > 0 else 0.0
+
+
 class DspLabeler:
     """Key (``KeyExtractor``), tempo (``RhythmExtractor2013``) and loudness (pyloudnorm, BS.1770).
 
@@ -156,4 +167,4 @@ class DspLabeler:
             factor = backbeat_octave(x, float(tracked), beats).factor
         return DspLabels(key=str(key), scale=str(scale), key_strength=float(strength), bpm=float(tracked) * factor,
                          bpm_confidence=float(confidence), bpm_tracker=float(tracked),
-                         loudness_lufs=self.loudness(audio, sample_rate))
+                         loudness_lufs=self.loudness(audio, sample_rate), tempo_confidence=beat_regularity(beats))

@@ -34,7 +34,8 @@ class Tagger:
 
     def tags(self, audio16k: np.ndarray, threshold: float, top: int) -> tp.Dict[str, tp.Any]:
         """``{"genres": Scored, "moods": Scored, "instruments": Scored, "keywords": [str]}`` for mono 16 kHz
-        ``audio16k`` [samples]: tags of probability >= ``threshold``, at most ``top`` of each (at least one genre)."""
+        ``audio16k`` [samples]: tags of probability >= ``threshold``, at most ``top`` of each (at least one genre);
+        optionally ``"scores"``: every raw probability by model name (the vocal score is made from these)."""
         raise NotImplementedError
 
 
@@ -80,6 +81,7 @@ class MusicnnTagger(Tagger):
                       tx.pick({**msd, **mtt}, {**tx.MSD_MOODS, **tx.MTT_MOODS}, threshold, top)],
             "instruments": tx.pick(mtt, tx.MTT_INSTRUMENTS, threshold, top),
             "keywords": [n for n, _ in tx.pick(msd, tx.MSD_KEYWORDS, threshold, top)],
+            "scores": {model.name: scores for model, scores in zip(self.models, (msd, mtt))},
         }
 
 

@@ -3,7 +3,7 @@
 
     python bench/bench_dataset_builder.py              # 12 synthetic songs x 2 min = 24 min of music, as MP3
     python bench/bench_dataset_builder.py --quick      # 4 songs x 1 min
-    python bench/bench_dataset_builder.py --set real   # 33 songs, 96 min of free game music from Debian packages
+    python bench/bench_dataset_builder.py --set real   # 30 songs, 99 min of free game music from Debian packages
 
 ``--set synthetic``: genrecraft.synth's songs (known key and tempo, two styles), encoded to MP3. ``--set real``:
 the fixed list :data:`REAL_SET` (Ogg Vorbis and MP3 files of four Debian packages: orchestral, rock/electronic,
@@ -123,7 +123,12 @@ def main() -> None:
             def log_message(self, *a):
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                    super().handle_error(request, client_address)  # yt-dlp closing a probe early is not one
+
+        server = Server(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}"
         playlist = root / "playlist.txt"

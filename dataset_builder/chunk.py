@@ -237,10 +237,43 @@ def chunk_item(item: Item, out: Path, config, legacy: tp.Optional[tp.Mapping[str
     return chunks, record
 
 
-def chunk_all(items: tp.Sequence[Item], out: Path, config, progress: bool = True, retry_failed: bool = False,
+def chunk_one(item: Item, out: Path, config, retry_failed: bool = False,
               legacy: tp.Optional[tp.Mapping[str, tp.Any]] = None
+              ) -> tp.Tuple[tp.List[Chunk], tp.Optional[dict], tp.Optional[Failure]]:
+    """Chunk one song of stage 2: its chunks, its fingerprint record (None if it failed) and its failure, if any.
+
+    Raises :class:`.faults.EnvironmentFault` (fatal) when nothing more can be written (disk full)."""
+    failed = out / "chunks" / item.item_id / "_failed.json"
+    if failed.exists() and retry_failed:
+        failed.unlink()
+    if failed.exists():
+        try:
+            reason = json.loads(failed.read_text())["reason"]
+        except (ValueError, KeyError, TypeError):
+            reason = None
+        if reason:
+            return [], None, Failure("chunk", reason, item.origin, item.line, item.item_id)
+    try:
+        found, record = chunk_item(item, out, config, legacy)
+    except DecodeError as exc:
+        return [], None, Failure("chunk", str(exc), item.origin, item.line, item.item_id)
+    except EnvironmentFault as exc:
+        if exc.fatal:
+            raise
+        return [], None, Failure("chunk", str(exc), item.origin, item.line, item.item_id, kind="environment")
+    failure = Failure("chunk", record["reason"], item.origin, item.line, item.item_id) if record.get("reason") \
+        else None
+    return found, record, failure
+
+
+def chunk_all(items: tp.Sequence[Item], out: Path, config, progress: bool = True, retry_failed: bool = False,
+              legacy: tp.Optional[tp.Mapping[str, tp.Any]] = None,
+              done: tp.Optional[tp.Mapping[str, tp.Tuple[tp.List[Chunk], tp.Optional[dict],
+                                                         tp.Optional[Failure]]]] = None
               ) -> tp.Tuple[tp.List[Chunk], tp.Dict[str, dict], tp.List[Failure]]:
-    """Stage 2: chunk every song. Returns chunks, fingerprint records by song id, and failures.
+    """Stage 2: chunk every song. Returns chunks, fingerprint records by song id, and failures. ``done``:
+    :func:`chunk_one`'s results for songs already cut in this run (the builder cuts each song as soon as it is
+    downloaded), by song id.
 
     Raises :class:`.faults.EnvironmentFault` (fatal) when nothing more can be written (disk full)."""
     from tqdm import tqdm
@@ -248,30 +281,16 @@ def chunk_all(items: tp.Sequence[Item], out: Path, config, progress: bool = True
     chunks: tp.List[Chunk] = []
     records: tp.Dict[str, dict] = {}
     failures: tp.List[Failure] = []
-    for item in tqdm(items, desc="Chunking", unit="song", disable=not progress):
-        failed = out / "chunks" / item.item_id / "_failed.json"
-        if failed.exists() and retry_failed:
-            failed.unlink()
-        if failed.exists():
-            try:
-                reason = json.loads(failed.read_text())["reason"]
-            except (ValueError, KeyError, TypeError):
-                reason = None
-            if reason:
-                failures.append(Failure("chunk", reason, item.origin, item.line, item.item_id))
-                continue
-        try:
-            found, record = chunk_item(item, out, config, legacy)
-        except DecodeError as exc:
-            failures.append(Failure("chunk", str(exc), item.origin, item.line, item.item_id))
-            continue
-        except EnvironmentFault as exc:
-            if exc.fatal:
-                raise
-            failures.append(Failure("chunk", str(exc), item.origin, item.line, item.item_id, kind="environment"))
-            continue
-        if record.get("reason"):
-            failures.append(Failure("chunk", record["reason"], item.origin, item.line, item.item_id))
-        chunks += found
-        records[item.item_id] = record
+    done = done or {}
+    todo = [item for item in items if item.item_id not in done]
+    for item in tqdm(items, desc="Chunking", unit="song", disable=not progress or not todo):
+        if item.item_id in done:
+            found, record, failure = done[item.item_id]
+        else:
+            found, record, failure = chunk_one(item, out, config, retry_failed, legacy)
+        if failure is not None:
+            failures.append(failure)
+        if record is not None:
+            chunks += found
+            records[item.item_id] = record
     return chunks, records, failures

@@ -233,9 +233,11 @@ def fetch(entry: Entry, out: Path, config) -> Item:
                 tags.get("license") or info.get("license") or "unknown", tags, entry.source.origin, entry.source.line)
 
 
-def download(sources: tp.Sequence[Source], out: Path, config, progress: bool = True, retry_failed: bool = False
-             ) -> tp.Tuple[tp.List[Item], tp.List[Failure]]:
+def download(sources: tp.Sequence[Source], out: Path, config, progress: bool = True, retry_failed: bool = False,
+             on_item: tp.Optional[tp.Callable[[Item], None]] = None) -> tp.Tuple[tp.List[Item], tp.List[Failure]]:
     """Stage 1: every song of every source, downloaded once. Returns the songs of this shard and the failures.
+    ``on_item`` is called with each song as soon as its audio is there (the builder cuts it and starts labelling
+    it while the next songs download).
 
     Raises :class:`.faults.EnvironmentFault` (fatal) when nothing more can be written (disk full)."""
     from tqdm import tqdm
@@ -273,6 +275,8 @@ def download(sources: tp.Sequence[Source], out: Path, config, progress: bool = T
                 item = None  # unreadable record: fetch again
             if item is not None and Path(item.audio).exists():
                 items.append(item)
+                if on_item is not None:
+                    on_item(item)
                 continue
         if entry.is_url:
             known = remembered_skip(out, entry.item_id, retry_failed)
@@ -293,4 +297,6 @@ def download(sources: tp.Sequence[Source], out: Path, config, progress: bool = T
             continue
         save_item(record, item, out)
         items.append(item)
+        if on_item is not None:
+            on_item(item)
     return items, failures

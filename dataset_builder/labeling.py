@@ -105,6 +105,81 @@ def _stop(pool: cf.ProcessPoolExecutor) -> None:
         process.join(timeout=5)
 
 
+def _label_config(config) -> LabelConfig:
+    return LabelConfig(tagger=config.tagger, bpm_method=config.bpm_method, tempo_octave=config.tempo_octave)
+
+
+def _read_label(folder: Path, chunk: Chunk) -> tp.Optional[tp.Dict[str, tp.Any]]:
+    path = folder / f"{chunk.chunk_id}.json"
+    try:
+        return json.loads(path.read_text()) if path.exists() else None
+    except ValueError:
+        return None  # half-written by a crash of an old version: label again
+
+
+def _is_current(data: tp.Optional[tp.Mapping[str, tp.Any]], label_config: LabelConfig) -> bool:
+    """Whether stored labels were made by the tagger and tempo method asked for now (labels from before tempo
+    confidences and raw scores are made again)."""
+    return bool(data) and data.get("tagger") == label_config.tagger and \
+        data.get("tempo_method") == label_config.tempo_method and data.get("tempo_confidence") is not None
+
+
+class LabelAhead:
+    """Label chunks in worker processes while the builder goes on downloading and cutting the next songs.
+
+    Downloading and chunking run in the builder's own process, one song after another; without this the labelling
+    workers would wait for the whole playlist to be cut, and the builder would wait for them, so on 2 cores one
+    core idles through each stage. :meth:`submit` hands a song's chunks to the workers as soon as they are cut;
+    :meth:`close` waits for them. Only labels are written here: outcomes are not recorded, so :func:`label_chunks`
+    (run afterwards, as before) reads the labels back, labels again whatever failed here, and reports it. A no-op
+    with one worker (labelling then runs in the builder's process, after chunking). Use as a context manager: on
+    an exception (Ctrl-C, a fatal fault) the workers are stopped at once."""
+
+    def __init__(self, out: Path, config):
+        self.folder = out / "labels"
+        self.workers = config.workers
+        self.label_config = _label_config(config)
+        self._pool: tp.Optional[cf.ProcessPoolExecutor] = None
+        self._futures: tp.List[cf.Future] = []
+
+    def submit(self, chunks: tp.Sequence[Chunk]) -> None:
+        if self.workers < 2:
+            return
+        for chunk in chunks:
+            if _is_current(_read_label(self.folder, chunk), self.label_config):
+                continue
+            if self._pool is None:  # started on the first chunk to label: a rerun with nothing to do starts none
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                    initializer=_init_worker,
+                                                    initargs=(self.label_config, os.getpid()))
+            with _sigint_blocked():  # submit starts the workers
+                self._futures.append(self._pool.submit(_label_file, chunk.path,
+                                                       str(self.folder / f"{chunk.chunk_id}.json")))
+
+    def close(self, progress: bool = True) -> None:
+        """Wait for every submitted chunk (whatever its outcome) and stop the workers."""
+        if self._pool is None:
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=len(self._futures), desc=f"Labelling ({self.label_config.tagger})", unit="chunk",
+                  disable=not progress) as bar:
+            for future in cf.as_completed(self._futures):
+                future.exception()  # read, so nothing is logged as never retrieved; label_chunks reports it
+                bar.update()
+        self._pool.shutdown(wait=True)
+        self._pool = None
+
+    def __enter__(self) -> "LabelAhead":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._pool is not None and exc_type is not None:
+            _stop(self._pool)
+            self._pool = None
+
+
 def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool = True
                  ) -> tp.Tuple[tp.Dict[str, Labels], tp.List[Failure]]:
     """Labels of every chunk (computed or read back). ``config`` is the BuildConfig (tagger, bpm_method,
@@ -115,20 +190,15 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
 
     folder = out / "labels"
     folder.mkdir(parents=True, exist_ok=True)
-    label_config = LabelConfig(tagger=config.tagger, bpm_method=config.bpm_method, tempo_octave=config.tempo_octave)
+    label_config = _label_config(config)
 
     def read(chunk: Chunk) -> tp.Optional[tp.Dict[str, tp.Any]]:
-        path = folder / f"{chunk.chunk_id}.json"
-        try:
-            return json.loads(path.read_text()) if path.exists() else None
-        except ValueError:
-            return None  # half-written by a crash of an old version: label again
+        return _read_label(folder, chunk)
 
     stored = {}  # chunks labelled, and by the tagger and tempo method asked for now
     for chunk in chunks:
         data = read(chunk)
-        if (data and data.get("tagger") == config.tagger and data.get("tempo_method") == label_config.tempo_method
-                and data.get("tempo_confidence") is not None):  # labels before confidences and raw scores: again
+        if _is_current(data, label_config):
             stored[chunk.chunk_id] = data
     todo = [c for c in chunks if c.chunk_id not in stored]
     failures: tp.List[Failure] = []

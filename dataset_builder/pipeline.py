@@ -24,11 +24,11 @@ from pathlib import Path
 from genrecraft.core.atomic import write_json
 
 from .card import write_card
-from .chunk import Chunk, chunk_all, chunking, read_done
+from .chunk import Chunk, chunk_all, chunk_one, chunking, read_done
 from .config import BuildConfig
 from .dedupe import duplicate_groups
 from .download import Item, download, load_item
-from .labeling import label_chunks
+from .labeling import LabelAhead, label_chunks
 from .manifest import write_manifests
 from .outdir import check_not_inside, claim
 from .playlist import Failure, read_playlist
@@ -191,10 +191,20 @@ def build(playlist: tp.Union[str, Path], out: tp.Union[str, Path], config: tp.Op
                            if s.kind == "folder"])
     with claim(out, force=force):
         previous = _start(out, config)
-        items, download_failures = download(sources, out, config, progress=progress, retry_failed=retry_failed)
+        cut: tp.Dict[str, tp.Any] = {}
+        with LabelAhead(out, config) as ahead:  # each song is cut, and its labelling started, once downloaded
+
+            def cut_and_label(item: Item) -> None:
+                if item.item_id not in cut:  # a song listed twice is cut once
+                    cut[item.item_id] = chunk_one(item, out, config, retry_failed, previous)
+                    ahead.submit(cut[item.item_id][0])
+
+            items, download_failures = download(sources, out, config, progress=progress, retry_failed=retry_failed,
+                                                on_item=cut_and_label)
+            ahead.close(progress=progress)
         failures += download_failures
         chunks, _, chunk_failures = chunk_all(items, out, config, progress=progress, retry_failed=retry_failed,
-                                              legacy=previous)
+                                              legacy=previous, done=cut)
         failures += chunk_failures
         if config.shard[1] > 1:
             chunks = vocals.separate_chunks(chunks, out, config, progress=progress)

@@ -154,6 +154,42 @@ def test_checkpoint_reader_reads_every_variable():
 
 
 @pytest.mark.slow
+def test_shared_mel_patches_give_essentias_musicnn_outputs(musicnn_graphs):
+    """The tagger computes the mel patches once for MSD and MTT and runs each network on them; the tags and
+    embeddings are those of essentia's own TensorflowPredictMusiCNN on the same audio, patches included."""
+    import soxr
+
+    from dataset_builder.label.dsp import essentia_standard
+
+    es = essentia_standard()
+    song = soxr.resample(render_song(SongSpec("A", "minor", 96, "lofi", seed=4), 7.4), SAMPLE_RATE, 16000)
+    for hop in (musicnn.PATCH_FRAMES, 93):
+        model = musicnn.MusicnnModel("MTT_musicnn", patch_hop=hop)
+        for audio in (song, song[:20000]):  # several patches and a partial last one; shorter than one patch
+            padded = model._check(audio)
+            for output, key in ((musicnn.TAGS_OUTPUT, "tags"), (musicnn.EMBEDDING_OUTPUT, "embedding")):
+                expected = es.TensorflowPredictMusiCNN(graphFilename=str(model.graph), output=output,
+                                                       patchHopSize=hop)(padded)
+                got = model.predict(model.patches(audio))[key]
+                assert got.shape == np.asarray(expected).shape and got.shape[0] >= 1
+                np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.slow  # importing librosa (numba) takes seconds
+def test_percussive_part_is_librosas_hpss():
+    import librosa
+
+    from dataset_builder.label.dsp import percussive_part
+
+    rng = np.random.default_rng(0)
+    spec = np.abs(rng.normal(size=(40, 300))).astype(np.float32)
+    spec[:, 100:140] = 0.0  # silence: zeros split the soft mask
+    spec[5:9, :] = 3.0  # ties in the medians
+    for s in (spec, spec.astype(np.float64), spec[:, :5]):
+        np.testing.assert_array_equal(percussive_part(s, 17, 9), librosa.decompose.hpss(s, kernel_size=(17, 9))[1])
+
+
+@pytest.mark.slow
 def test_musicnn_tagger_on_music(musicnn_graphs):
     model = musicnn.MusicnnModel("MSD_musicnn")
     import soxr

@@ -64,6 +64,27 @@ DOUBLE_OFFBEAT = 0.35  # ... and offbeat at or below this (the accent is on ever
 BPM_RANGE = (60.0, 200.0)  # a corrected tempo outside this range is not taken
 
 
+def _median(x: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Median filter of odd ``size`` along ``axis`` with scipy.ndimage's ``reflect`` edges: the same values as
+    ``scipy.ndimage.median_filter`` (each is one of the window's elements), about twice as fast for 1-D windows."""
+    half = size // 2
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (half, half)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, pad, mode="symmetric"), size, axis=axis)
+    return np.partition(windows, half, axis=-1)[..., half]
+
+
+def percussive_part(spec: np.ndarray, harmonic_size: int, percussive_size: int) -> np.ndarray:
+    """The percussive part of magnitude spectrogram ``spec`` [freq, time]: ``librosa.decompose.hpss(spec,
+    kernel_size=(harmonic_size, percussive_size))[1]`` (median filters along time and frequency, soft mask of
+    power 2), with a faster median filter (:func:`_median`)."""
+    import librosa
+
+    harmonic = _median(spec, harmonic_size, axis=1)
+    percussive = _median(spec, percussive_size, axis=0)
+    return spec * librosa.util.softmask(percussive, harmonic, power=2, split_zeros=True)
+
+
 def backbeat_octave(audio: np.ndarray, bpm: float, beats: np.ndarray, sample_rate: int = ESSENTIA_RATE
                     ) -> OctaveEvidence:
     """Decide whether a beat tracker's tempo is right, double or half, from where the snare falls.
@@ -85,7 +106,7 @@ def backbeat_octave(audio: np.ndarray, bpm: float, beats: np.ndarray, sample_rat
     freqs = librosa.fft_frequencies(sr=rate, n_fft=n_fft)
     band = (freqs >= 1000) & (freqs < 4000)
     spec = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=hop))[band]
-    _, percussive = librosa.decompose.hpss(spec, kernel_size=(17, 9))
+    percussive = percussive_part(spec, 17, 9)
     energy = (percussive ** 2).sum(axis=0)
     grid = np.sort(np.concatenate([beats, (beats[1:] + beats[:-1]) / 2]))  # beats and half-beats, alternating
     start = np.round((grid - 0.02) * rate / hop).astype(int)

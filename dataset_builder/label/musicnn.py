@@ -145,10 +145,32 @@ def model_file(name: str) -> Path:
     return graph
 
 
+def mel_frames(audio16k: np.ndarray) -> np.ndarray:
+    """musicnn's input features of mono 16 kHz audio: log-mel frames [frames, 96] (essentia's
+    TensorflowInputMusiCNN on 512-sample frames every 256 samples, cut as TensorflowPredictMusiCNN cuts them)."""
+    es = essentia_standard()
+
+    mel = es.TensorflowInputMusiCNN()
+    frames = [mel(frame) for frame in es.FrameGenerator(np.asarray(audio16k, dtype=np.float32), frameSize=512,
+                                                         hopSize=256)]
+    return np.asarray(frames, dtype=np.float32).reshape(len(frames), 96)
+
+
+def patches_of(frames: np.ndarray, patch_hop: int = PATCH_FRAMES) -> np.ndarray:
+    """Full patches of 187 frames every ``patch_hop`` frames, [patches, 187, 96] (a last partial one is dropped,
+    as TensorflowPredictMusiCNN's default ``lastPatchMode=discard`` does)."""
+    starts = range(0, len(frames) - PATCH_FRAMES + 1, patch_hop or PATCH_FRAMES)
+    return np.stack([frames[i:i + PATCH_FRAMES] for i in starts]) if len(starts) else \
+        np.zeros((0, PATCH_FRAMES, frames.shape[1]), np.float32)
+
+
 class MusicnnModel:
     """One musicnn tagger (``MSD_musicnn``: 50 Million Song Dataset tags; ``MTT_musicnn``: 50 MagnaTagATune tags).
 
     ``patch_hop`` is the hop between 3-second patches in frames (187 = no overlap, the fastest; 93 = 50 %).
+    The mel patches (:meth:`patches`) are computed apart from the network (:meth:`predict`), so models that take
+    the same input (MSD and MTT) share them, and one network run gives both the tags and the embedding; the
+    results are those of essentia's ``TensorflowPredictMusiCNN`` on the same audio (tests/test_labels.py).
     """
 
     sample_rate = SAMPLE_RATE
@@ -160,10 +182,9 @@ class MusicnnModel:
         self.name = name
         self.labels = MODELS[name] if name in MODELS else ()
         self.graph = model_file(name)
-        self._tagger = es.TensorflowPredictMusiCNN(graphFilename=str(self.graph), output=TAGS_OUTPUT,
-                                                   patchHopSize=patch_hop)
-        self._embedder = es.TensorflowPredictMusiCNN(graphFilename=str(self.graph), output=EMBEDDING_OUTPUT,
-                                                     patchHopSize=patch_hop)
+        self.patch_hop = patch_hop
+        self._predict = es.TensorflowPredict(graphFilename=str(self.graph), inputs=[INPUT],
+                                             outputs=[TAGS_OUTPUT, EMBEDDING_OUTPUT], squeeze=True)
 
     @staticmethod
     def _check(audio16k: np.ndarray) -> np.ndarray:
@@ -174,15 +195,33 @@ class MusicnnModel:
             audio = np.pad(audio, (0, 3 * SAMPLE_RATE - len(audio)))  # one patch at least
         return audio
 
+    def patches(self, audio16k: np.ndarray) -> np.ndarray:
+        """The model's input: log-mel patches of ``audio16k``, [patches, 187, 96]."""
+        return patches_of(mel_frames(self._check(audio16k)), self.patch_hop)
+
+    def predict(self, patches: np.ndarray) -> tp.Dict[str, np.ndarray]:
+        """``{"tags": [patches, 50], "embedding": [patches, 200]}`` of log-mel ``patches`` [patches, 187, 96]."""
+        import essentia
+
+        pool = essentia.Pool()
+        pool.set(INPUT, np.ascontiguousarray(patches, dtype=np.float32)[:, None])  # 4-D: [batch, 1, time, freq]
+        out = self._predict(pool)
+        return {"tags": np.asarray(out[TAGS_OUTPUT]).reshape(len(patches), -1),
+                "embedding": np.asarray(out[EMBEDDING_OUTPUT]).reshape(len(patches), -1)}
+
     def activations(self, audio16k: np.ndarray) -> np.ndarray:
         """Tag probabilities per 3-second patch, [patches, 50]."""
-        return np.asarray(self._tagger(self._check(audio16k)))
+        return self.predict(self.patches(audio16k))["tags"]
 
     def tags(self, audio16k: np.ndarray) -> tp.Dict[str, float]:
         """Tag probabilities averaged over the clip."""
-        mean = self.activations(audio16k).mean(axis=0)
+        return self.tags_of(self.patches(audio16k))
+
+    def tags_of(self, patches: np.ndarray) -> tp.Dict[str, float]:
+        """Tag probabilities averaged over ``patches`` (from :meth:`patches`)."""
+        mean = self.predict(patches)["tags"].mean(axis=0)
         return {label: float(p) for label, p in zip(self.labels, mean)}
 
     def embed(self, audio16k: np.ndarray) -> np.ndarray:
         """The 200-d penultimate-layer embedding per 3-second patch, [patches, 200]."""
-        return np.asarray(self._embedder(self._check(audio16k)))
+        return self.predict(self.patches(audio16k))["embedding"]

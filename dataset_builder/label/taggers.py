@@ -74,7 +74,8 @@ class MusicnnTagger(Tagger):
         self.models = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]
 
     def tags(self, audio16k: np.ndarray, threshold: float, top: int) -> tp.Dict[str, tp.Any]:
-        msd, mtt = (model.tags(audio16k) for model in self.models)
+        patches = self.models[0].patches(audio16k)  # both models take the same mel patches: computed once
+        msd, mtt = (model.tags_of(patches) for model in self.models)
         return {
             "genres": tx.pick({**mtt, **msd}, {**tx.MTT_GENRES, **tx.MSD_GENRES}, threshold, top, at_least_one=True),
             "moods": [(tx.hyphenate(n), p) for n, p in

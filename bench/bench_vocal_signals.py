@@ -98,6 +98,7 @@ def worker(quick: bool, seconds: float) -> dict:
 
 
 def rates(flags, clips) -> dict:
+    flags = [bool(f) for f in flags]
     voiced = [f for f, c in zip(flags, clips) if c["kind"]]
     plain = [f for f, c in zip(flags, clips) if not c["kind"]]
     right = sum(voiced) + len(plain) - sum(plain)

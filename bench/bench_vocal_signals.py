@@ -7,6 +7,7 @@
 Signals per clip:
 
 - ``musicnn``: the builder's score (:func:`dataset_builder.vocals.vocal_score`, the MTT tagger's voice tags);
+- ``musicnn_harmonic``: the same score on the harmonic part (librosa HPSS, margin 2): the drums taken out;
 - ``vad_*``: silero-vad (the weights its wheel ships, 16 kHz, one probability of speech per 32 ms frame): mean
   probability, share of frames above 0.5, 90th percentile, maximum;
 - ``mel_*``: essentia PredominantPitchMelodia (80-1200 Hz, after EqualLoudness): share of voiced frames, mean
@@ -58,6 +59,7 @@ def melodia_features(audio, sample_rate: int) -> dict:
 
 
 def worker(quick: bool, seconds: float) -> dict:
+    import librosa
     import numpy as np
     import soxr
     import torch
@@ -75,12 +77,16 @@ def worker(quick: bool, seconds: float) -> dict:
     vad = load_silero_vad()
     mtt = MusicnnModel("MTT_musicnn")
     rows = []
-    cost = {"musicnn": 0.0, "silero_vad": 0.0, "melodia": 0.0}
+    cost = {"musicnn": 0.0, "musicnn_harmonic": 0.0, "silero_vad": 0.0, "melodia": 0.0}
     for subset, base, kind, level, audio in clips(quick, seconds):
         start = time.perf_counter()
         audio16k = soxr.resample(audio, voices.SAMPLE_RATE, 16000).astype(np.float32)
         musicnn = vocal_score({"MTT_musicnn": mtt.tags(audio16k)})
         cost["musicnn"] += time.perf_counter() - start
+        start = time.perf_counter()
+        harmonic = librosa.effects.harmonic(audio16k, margin=2.0).astype(np.float32)
+        musicnn_harmonic = vocal_score({"MTT_musicnn": mtt.tags(harmonic)})
+        cost["musicnn_harmonic"] += time.perf_counter() - start
         start = time.perf_counter()
         vad.reset_states()
         with torch.no_grad():
@@ -90,7 +96,8 @@ def worker(quick: bool, seconds: float) -> dict:
         melodia = melodia_features(audio, voices.SAMPLE_RATE)
         cost["melodia"] += time.perf_counter() - start
         rows.append({"set": subset, "song": getattr(base, "groove", getattr(base, "style", "")), "kind": kind,
-                     "level_db": level, "musicnn": musicnn, "vad_mean": float(speech.mean()),
+                     "level_db": level, "musicnn": musicnn,
+                     "musicnn_harmonic": musicnn_harmonic, "vad_mean": float(speech.mean()),
                      "vad_share": float((speech > 0.5).mean()), "vad_p90": float(np.quantile(speech, 0.9)),
                      "vad_max": float(speech.max()), **melodia})
     per_30s = {k: round(v / len(rows) * 30.0 / seconds, 3) for k, v in cost.items()}

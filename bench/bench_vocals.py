@@ -54,17 +54,14 @@ def clip_specs(held_out: bool, quick: bool):
     return specs
 
 
-def worker(quick: bool, seconds: float) -> dict:
-    """Render every clip and run the musicnn taggers on it; returns the raw tag probabilities per clip."""
+def clips(quick: bool, seconds: float):
+    """Render every clip: yields ``(set, base, kind or None, level or None, audio at voices.SAMPLE_RATE)``."""
     import numpy as np
     import soxr
 
-    from dataset_builder.label.musicnn import MusicnnModel
     from genrecraft import synth
     from tests.fixtures import gmsongs, voices
 
-    models = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]
-    rows = []
     for subset, held_out in (("dev", False), ("held-out", True)):
         songs = {}
         for base, kind, level, seed in clip_specs(held_out, quick):
@@ -78,12 +75,26 @@ def worker(quick: bool, seconds: float) -> dict:
             audio = songs[id(base)]
             if kind is not None:
                 audio = voices.mix(audio, voices.voice(kind, base.key, base.mode, base.bpm, seconds, seed), level)
-            audio16k = soxr.resample(audio, voices.SAMPLE_RATE, 16000).astype(np.float32)
-            scores = {}
-            for model in models:
-                scores[model.name] = {k: round(v, 5) for k, v in model.tags(audio16k).items()}
-            rows.append({"set": subset, "song": getattr(base, "groove", getattr(base, "style", "")), "kind": kind,
-                         "level_db": level, "scores": scores})
+            yield subset, base, kind, level, audio
+
+
+def worker(quick: bool, seconds: float) -> dict:
+    """Render every clip and run the musicnn taggers on it; returns the raw tag probabilities per clip."""
+    import numpy as np
+    import soxr
+
+    from dataset_builder.label.musicnn import MusicnnModel
+    from tests.fixtures import voices
+
+    models = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]
+    rows = []
+    for subset, base, kind, level, audio in clips(quick, seconds):
+        audio16k = soxr.resample(audio, voices.SAMPLE_RATE, 16000).astype(np.float32)
+        scores = {}
+        for model in models:
+            scores[model.name] = {k: round(v, 5) for k, v in model.tags(audio16k).items()}
+        rows.append({"set": subset, "song": getattr(base, "groove", getattr(base, "style", "")), "kind": kind,
+                     "level_db": level, "scores": scores})
     return {"rows": rows}
 
 
@@ -213,23 +224,12 @@ def main() -> None:
     if args.truth_worker:
         print("RESULT " + json.dumps(truth_worker(30.0)))
         return
-    from bench.common import report, run_worker
+    from bench.common import cached_worker, report
     from dataset_builder.vocals import VOCAL_THRESHOLD
 
-    if args.scores and args.scores.exists():
-        result = json.loads(args.scores.read_text())
-    else:
-        cmd = [sys.executable, __file__, "--worker", "--seconds", str(args.seconds)] + (["--quick"] if args.quick
-                                                                                        else [])
-        result = run_worker(cmd, "vocals worker", memory=False)
-        if args.scores:
-            args.scores.write_text(json.dumps(result))
-    if args.truth and args.truth.exists():
-        truth = json.loads(args.truth.read_text())
-    else:
-        truth = run_worker([sys.executable, __file__, "--truth-worker"], "key/tempo worker", memory=False)
-        if args.truth:
-            args.truth.write_text(json.dumps(truth))
+    cmd = [sys.executable, __file__, "--worker", "--seconds", str(args.seconds)] + (["--quick"] if args.quick else [])
+    result = cached_worker(args.scores, cmd, "vocals worker", memory=False)
+    truth = cached_worker(args.truth, [sys.executable, __file__, "--truth-worker"], "key/tempo worker", memory=False)
     descriptions = describe_thresholds(truth["rows"])
     clips = result["rows"]
     rows = []

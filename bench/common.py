@@ -107,6 +107,17 @@ def run_worker(cmd: tp.Sequence[str], name: str, env: tp.Optional[tp.Mapping[str
     return json.loads(line[0][len("RESULT "):])
 
 
+def cached_worker(cache: tp.Optional[Path], cmd: tp.Sequence[str], name: str, **kwargs) -> tp.Dict[str, tp.Any]:
+    """:func:`run_worker`'s result, read from ``cache`` when that file exists (and saved there when it does not), so
+    that a benchmark's summary can be redone without its slow worker."""
+    if cache and cache.exists():
+        return json.loads(cache.read_text())
+    result = run_worker(cmd, name, **kwargs)
+    if cache:
+        cache.write_text(json.dumps(result))
+    return result
+
+
 def run_peak(cmd: tp.Sequence[str], env: tp.Optional[tp.Mapping[str, str]] = None,
              log_file: tp.Optional[Path] = None) -> tp.Dict[str, tp.Any]:
     """Run ``cmd`` to completion; returns ``ok``, ``seconds`` (wall) and ``peak_gib``, the process's peak resident

@@ -192,12 +192,9 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
     folder.mkdir(parents=True, exist_ok=True)
     label_config = _label_config(config)
 
-    def read(chunk: Chunk) -> tp.Optional[tp.Dict[str, tp.Any]]:
-        return _read_label(folder, chunk)
-
     stored = {}  # chunks labelled, and by the tagger and tempo method asked for now
     for chunk in chunks:
-        data = read(chunk)
+        data = _read_label(folder, chunk)
         if _is_current(data, label_config):
             stored[chunk.chunk_id] = data
     todo = [c for c in chunks if c.chunk_id not in stored]
@@ -263,7 +260,7 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
     bar.close()
     labels = {}
     for chunk in chunks:  # what was stored before, else what this run wrote (or the old file if labelling failed)
-        data = stored.get(chunk.chunk_id) or read(chunk)
+        data = stored.get(chunk.chunk_id) or _read_label(folder, chunk)
         if data is not None:
             labels[chunk.chunk_id] = Labels.from_dict(data)
     return labels, failures

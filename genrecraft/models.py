@@ -234,7 +234,6 @@ def model_config(spec: tp.Union[str, ModelSpec]):
 
     Files are memory-mapped, so only the config is read from a multi-GB checkpoint.
     """
-    import torch
     from omegaconf import OmegaConf
 
     parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
@@ -245,8 +244,7 @@ def model_config(spec: tp.Union[str, ModelSpec]):
     if parsed.kind == "experiment":
         return OmegaConf.create(load_checkpoint_weights(_xp_folder(parsed.name) / "checkpoint.th")["xp.cfg"])
     path = f"{parsed.name}/state_dict.bin" if parsed.kind == "export" else _lm_file(parsed.name)
-    compat.apply()
-    return OmegaConf.create(torch.load(path, map_location="cpu", mmap=True)["xp.cfg"])
+    return OmegaConf.create(load_checkpoint_weights(path)["xp.cfg"])
 
 
 def _lm_file(name: str) -> str:

@@ -107,8 +107,8 @@ def card_lines(report: VocalReport, chunks: tp.Sequence[Chunk], items: tp.Mappin
                   "stems); descriptions say `instrumental`. Vocal score left in the accompaniment (musicnn; "
                   f"chunks at or above {report.threshold:g} may still hold a voice):"]
     else:
-        lines += [f"Vocal score: the vocal detector's probability of a voice (0..1, from musicnn); a chunk counts as vocal at {report.threshold:g} or "
-                  f"above (`--vocal-threshold`). Mode `{report.mode}`" + (
+        lines += [f"Vocal score: the vocal detector's probability of a voice (0..1, from musicnn); a chunk counts "
+                  f"as vocal at {report.threshold:g} or above (`--vocal-threshold`). Mode `{report.mode}`" + (
                       ": vocal chunks were left out of the manifests." if report.mode == "drop" else
                       ": vocal chunks are kept; each sidecar has its `vocal_score`.")]
     if not known:

@@ -15,14 +15,14 @@ to fit the detector.
 The detector (:mod:`dataset_builder.label.vocal_detector`, the builder's ``vocal_score``) is fitted on ``train``
 clips: 105 other songs (9 of each groove and 24 synthetic songs; other seeds, keys and tempi; ``TRAIN_BATCHES``
 makes more), each plain, with a lead instrument that is not a voice (distorted guitar, violin, sax, organ, ...; hard
-negatives) and with two voices (other espeak-ng voices; levels -3 to -21 dB); and 58 excerpts of real instrumental
-game music (Debian's warzone2100-music, not in the real set), each plain and with a voice. Regularisation and
-threshold are chosen by 5-fold cross-validation on the training clips only (folds by song). Rows: accuracy, false
-vocal rate (share of clips without a voice flagged) and missed vocal rate (share of clips with a voice not flagged),
-for the detector and for the voice-tag score it replaced (``vocals.tag_score``); per voice kind and per level; each
-voice kind left out of the training set; with ``--real``, the share of 30 s chunks flagged on
-bench_dataset_builder.py's real set (instrumental game music), and the accuracy on a 15 s excerpt of each of its
-songs, plain and with a voice. Target: accuracy >= 0.9.
+negatives) and with two voices (other espeak-ng voices; levels -3 to -21 dB); and two excerpts of each of 59 tracks
+of real instrumental game music (``TRAIN_REAL``: four Debian packages, none in the real set), each plain and with a
+voice. Regularisation and threshold are chosen by 5-fold cross-validation on the training clips only (folds by
+song). Rows: accuracy, false vocal rate (share of clips without a voice flagged) and missed vocal rate (share of
+clips with a voice not flagged), for the detector and for the voice-tag score it replaced (``vocals.tag_score``);
+per voice kind and per level; each voice kind left out of the training set; with ``--real``, the share of 30 s
+chunks flagged on bench_dataset_builder.py's real set (instrumental game music), and the accuracy on a 15 s excerpt
+of each of its songs, plain and with a voice. Target: accuracy >= 0.9.
 """
 
 from __future__ import annotations
@@ -97,10 +97,14 @@ TRAIN_LEADS = (29, 30, 40, 42, 48, 56, 57, 61, 65, 66, 68, 71, 73, 22, 16, 19, 8
 TRAIN_BATCHES = 1  # batches of 420 training clips (each batch: other songs, seeds and levels)
 
 
-# Real instrumental music for the training set (a Debian package, none of bench_dataset_builder.py's real set): two
+# Real instrumental music for the training set (Debian packages, none in bench_dataset_builder.py's real set): two
 # 15 s excerpts of each track, each plain and with a voice over it, so that the detector sees produced music
 # without a voice; fitted on rendered songs alone it took real music for a voice (bench/RESULTS.md).
-TRAIN_REAL = ("warzone2100-music", "/usr/share/games/warzone2100/music/albums")
+# (package, folder, file patterns): an orchestral/electronic soundtrack, game tunes, tracker modules.
+TRAIN_REAL = (("warzone2100-music", "/usr/share/games/warzone2100/music/albums", ("*.opus",)),
+              ("xmoto-data", "/usr/share/games/xmoto/Textures/Musics", ("*.ogg",)),
+              ("lincity-ng-data", "/usr/share/games/lincity-ng/music", ("*.ogg",)),
+              ("pingus-data", "/usr/share/games/pingus/data/music", ("*.it", "*.s3m")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,14 +124,16 @@ def real_training_bases(quick: bool = False):
     """The excerpts of :data:`TRAIN_REAL` (installing the package when missing, as root)."""
     import numpy as np
 
-    package, folder = TRAIN_REAL
-    if not Path(folder).exists():
+    missing = [package for package, folder, _ in TRAIN_REAL if not Path(folder).exists()]
+    if missing:
         import subprocess
 
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", package], check=True,
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], check=True,
                        capture_output=True)
     rng = np.random.default_rng(20261201)
-    tracks = sorted(Path(folder).rglob("*.opus"))[: 6 if quick else None]
+    tracks = [t for _, folder, patterns in TRAIN_REAL
+              for t in sorted(f for pattern in patterns for f in Path(folder).rglob(pattern))]
+    tracks = tracks[: 6 if quick else None]
     bases = []
     for t, track in enumerate(tracks):
         for part in (0.3, 0.6):
@@ -195,8 +201,14 @@ def render_base(base, seconds: float):
     if isinstance(base, RealExcerpt):
         from genrecraft.core.audio import load_audio
 
-        audio = load_audio(base.path, voices.SAMPLE_RATE, offset=base.start * max(0.0, _duration(base.path) - seconds),
-                           duration=seconds)
+        offset = base.start * max(0.0, _duration(base.path) - seconds)
+        if base.path.endswith((".it", ".s3m")):  # tracker modules: PyAV cannot read them, the ffmpeg CLI can
+            from dataset_builder.chunk import decode_blocks
+
+            whole = np.concatenate(list(decode_blocks(base.path, voices.SAMPLE_RATE)))
+            audio = whole[int(offset * voices.SAMPLE_RATE):int((offset + seconds) * voices.SAMPLE_RATE)]
+        else:
+            audio = load_audio(base.path, voices.SAMPLE_RATE, offset=offset, duration=seconds)
         audio = np.pad(audio, (0, max(0, int(seconds * voices.SAMPLE_RATE) - len(audio))))
         return (0.89 * audio / (float(np.max(np.abs(audio))) or 1.0)).astype(np.float32)
     if isinstance(base, gmsongs.GrooveSpec):

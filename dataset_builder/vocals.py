@@ -44,7 +44,7 @@ SEPARATED_SUFFIX = "-acc"
 # and hears voices in distorted guitars (bench/RESULTS.md).
 MTT_VOCAL_TAGS = ("vocal", "vocals", "voice", "singing", "female", "male", "woman", "man", "female vocal",
                   "male vocal", "female voice", "male voice", "choir", "choral", "opera")
-VOCAL_THRESHOLD = 0.5
+VOCAL_THRESHOLD = 0.6
 TAG_THRESHOLD = 0.025
 DETECTOR = "vocal_detector"  # label.taggers.VOCAL_DETECTOR: where the labels keep the detector's probability
 

@@ -44,7 +44,8 @@ class BuildConfig:
                 "drop (leave out chunks at or above --vocal-threshold), separate (train on the accompaniment demucs "
                 "htdemucs separates: slow on CPU, use a GPU; 80 MB download once), keep (do nothing)"})
     vocal_threshold: float = dataclasses.field(default=VOCAL_THRESHOLD, metadata={
-        "help": "vocal score (0..1) at or above which a chunk counts as vocal"})
+        "help": "vocal score (the vocal detector's probability of a voice, 0..1) at or above which a chunk counts "
+                "as vocal"})
     min_tag_confidence: float = dataclasses.field(default=DEFAULT_MIN_TAG_CONFIDENCE, metadata={
         "help": "descriptions use only genre/mood/instrument tags at least this probable (all stay in the "
                 "sidecar's labels with their probabilities; playlist tags always win)"})

@@ -30,6 +30,7 @@ from genrecraft.core.atomic import write_json
 from .chunk import Chunk
 from .faults import EnvironmentFault, classify, writing
 from .label import LabelConfig, Labeler, Labels
+from .label.taggers import VOCAL_DETECTOR
 from .playlist import Failure
 
 _worker_labeler: tp.Optional[Labeler] = None
@@ -119,9 +120,10 @@ def _read_label(folder: Path, chunk: Chunk) -> tp.Optional[tp.Dict[str, tp.Any]]
 
 def _is_current(data: tp.Optional[tp.Mapping[str, tp.Any]], label_config: LabelConfig) -> bool:
     """Whether stored labels were made by the tagger and tempo method asked for now (labels from before tempo
-    confidences and raw scores are made again)."""
+    confidences, raw scores and the vocal detector are made again)."""
     return bool(data) and data.get("tagger") == label_config.tagger and \
-        data.get("tempo_method") == label_config.tempo_method and data.get("tempo_confidence") is not None
+        data.get("tempo_method") == label_config.tempo_method and data.get("tempo_confidence") is not None and \
+        (data["tagger"] != "musicnn" or VOCAL_DETECTOR in data.get("scores", {}))
 
 
 class LabelAhead:

@@ -54,7 +54,7 @@ def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str
     """The sidecar of one chunk: MusicInfo fields (in types audiocraft keeps) plus provenance. The MusicInfo fields
     and the description say only what is sure enough (:func:`.label.confidence.confident`, with ``config``'s
     ``min_tag_confidence``); ``labels`` keeps every label with its probability."""
-    from .vocals import SEPARATED_SUFFIX, vocal_score
+    from .vocals import SEPARATED_SUFFIX, tag_score, vocal_score
 
     tags = item.tags
     mode = getattr(config, "vocals", "keep")
@@ -88,9 +88,10 @@ def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str
         "song_id": item.item_id, "source_url": item.source_url, "license": item.license, "start": chunk.start,
         "split": split, "labels": full.to_dict() if full is not None else None,
     })
-    if mode != "keep":
-        info["vocal_score"] = None if full is None or vocal_score(full.scores) is None else round(
-            vocal_score(full.scores), 4)
+    if mode != "keep":  # the detector's probability of a voice, and the voice-tag score it replaced
+        for field, score in (("vocal_score", vocal_score), ("vocal_tag_score", tag_score)):
+            value = None if full is None else score(full.scores)
+            info[field] = None if value is None else round(value, 4)
     return info
 
 

@@ -15,7 +15,9 @@ MusicGen was trained on instrumental music; fine-tuned on sung chunks it learns 
   skipped on a rerun.
 - ``keep``: nothing about vocals.
 
-The score needs the musicnn tagger (``--tagger musicnn``, the default); with another tagger it is unknown (None).
+The score is the vocal detector's probability of a voice (:mod:`.label.vocal_detector`: a logistic regression on
+the musicnn taggers' embeddings and tags, which the labelling computes anyway), so it needs the musicnn tagger
+(``--tagger musicnn``, the default); with another tagger it is unknown (None).
 """
 
 from __future__ import annotations
@@ -34,21 +36,32 @@ if tp.TYPE_CHECKING:
 VOCALS = ("flag", "drop", "separate", "keep")
 SEPARATED_SUFFIX = "-acc"
 
-# The vocal score: the most probable of the MagnaTagATune voice tags of the musicnn MTT tagger, and the threshold,
-# chosen on bench/bench_vocals.py's dev clips (songs with and without an offline-made voice). Other combinations
-# measured there (the sum of the voice tags, minus "no vocals", the MSD vocalist and "instrumental" tags, a logistic
-# regression over all 100 tags, the maximum over 3 s patches) did no better on the held-out clips (0.65-0.77
-# against 0.72). The musicnn taggers
-# hear speech and sung syllables but hardly the General MIDI choir and voice pads; see bench/RESULTS.md.
+# The vocal score: the probability of a voice from the vocal detector (label/vocal_detector.py: a logistic regression
+# on the musicnn taggers' embeddings and tags, fitted by bench/bench_vocals.py --fit), computed with the labels and
+# stored with their raw scores. Its threshold was chosen on the detector's training clips.
+# The tag score it replaced (still in each sidecar, ``vocal_tag_score``): the most probable of the MagnaTagATune voice
+# tags of the musicnn MTT tagger, vocal at 0.025; it hears speech and sung syllables but hardly choirs and voice pads,
+# and hears voices in distorted guitars (bench/RESULTS.md).
 MTT_VOCAL_TAGS = ("vocal", "vocals", "voice", "singing", "female", "male", "woman", "man", "female vocal",
                   "male vocal", "female voice", "male voice", "choir", "choral", "opera")
-VOCAL_THRESHOLD = 0.025
+VOCAL_THRESHOLD = 0.6
+TAG_THRESHOLD = 0.025
+DETECTOR = "vocal_detector"  # label.taggers.VOCAL_DETECTOR: where the labels keep the detector's probability
 
 
 def vocal_score(scores: tp.Mapping[str, tp.Mapping[str, float]]) -> tp.Optional[float]:
-    """The musicnn MTT tagger's probability of its most probable voice tag (0..1; low numbers: a tagger's
-    probabilities are spread over 50 tags), from the raw probabilities by model (``Labels.scores``); None when they
-    are missing (another tagger, or labels of an older version)."""
+    """The vocal detector's probability (0..1) that the chunk holds a voice, from the raw scores stored with its
+    labels (``Labels.scores``); None when they have none (another tagger, or labels of an older version)."""
+    detector = scores.get(DETECTOR)
+    if not detector or "vocal" not in detector:
+        return None
+    return float(detector["vocal"])
+
+
+def tag_score(scores: tp.Mapping[str, tp.Mapping[str, float]]) -> tp.Optional[float]:
+    """The musicnn MTT tagger's probability of its most probable voice tag (0..1, vocal at :data:`TAG_THRESHOLD`;
+    low numbers: a tagger's probabilities are spread over 50 tags): the detector's forerunner, kept in the sidecars
+    as a second opinion. None without the MTT scores."""
     mtt = scores.get("MTT_musicnn")
     if not mtt:
         return None
@@ -94,8 +107,8 @@ def card_lines(report: VocalReport, chunks: tp.Sequence[Chunk], items: tp.Mappin
                   "stems); descriptions say `instrumental`. Vocal score left in the accompaniment (musicnn; "
                   f"chunks at or above {report.threshold:g} may still hold a voice):"]
     else:
-        lines += [f"Vocal score: musicnn's voice tags (0..1); a chunk counts as vocal at {report.threshold:g} or "
-                  f"above (`--vocal-threshold`). Mode `{report.mode}`" + (
+        lines += [f"Vocal score: the vocal detector's probability of a voice (0..1, from musicnn); a chunk counts "
+                  f"as vocal at {report.threshold:g} or above (`--vocal-threshold`). Mode `{report.mode}`" + (
                       ": vocal chunks were left out of the manifests." if report.mode == "drop" else
                       ": vocal chunks are kept; each sidecar has its `vocal_score`.")]
     if not known:

@@ -50,30 +50,80 @@ def _labels(**changes) -> Labels:
     return base
 
 
-def test_vocal_score_reads_the_voice_tags():
+def test_vocal_score_reads_the_detector_and_tag_score_the_voice_tags():
     mtt = {t: 0.005 for t in vocals.MTT_VOCAL_TAGS + ("no vocals", "piano")}
-    quiet = vocals.vocal_score({"MTT_musicnn": {**mtt, "no vocals": 0.6, "piano": 0.5}, "MSD_musicnn": {}})
-    sung = vocals.vocal_score({"MTT_musicnn": {**mtt, "singing": 0.3}, "MSD_musicnn": {}})
-    assert quiet < vocals.VOCAL_THRESHOLD <= sung and 0.0 <= quiet and sung == 0.3
-    assert vocals.vocal_score({}) is None  # another tagger: unknown, not "no voice"
+    scores = {"MTT_musicnn": {**mtt, "singing": 0.3}, "MSD_musicnn": {}, "vocal_detector": {"vocal": 0.12}}
+    assert vocals.vocal_score(scores) == 0.12 and vocals.tag_score(scores) == 0.3
+    quiet = vocals.tag_score({"MTT_musicnn": {**mtt, "no vocals": 0.6, "piano": 0.5}, "MSD_musicnn": {}})
+    assert 0.0 <= quiet < vocals.TAG_THRESHOLD
+    assert vocals.vocal_score({"MTT_musicnn": mtt}) is None  # labels of an older version: unknown, not "no voice"
+    assert vocals.vocal_score({}) is None and vocals.tag_score({}) is None  # another tagger
+
+
+def test_vocal_detector_weights_load_with_the_expected_shape():
+    from dataset_builder.label import taggers, vocal_detector
+
+    detector = vocal_detector.VocalDetector()
+    dims = {"tags": 50, "embedding": 200}
+    dim = sum(dims[b.split(".")[1]] for b in detector.blocks)
+    assert detector.blocks and set(detector.blocks) <= set(vocal_detector.block_names())
+    assert detector.coef.shape == detector.mean.shape == detector.scale.shape == (dim,)
+    assert np.all(detector.scale > 0) and np.all(np.isfinite(detector.coef))
+    assert detector.threshold == pytest.approx(vocals.VOCAL_THRESHOLD)  # the builder's default is the fitted one
+    assert taggers.VOCAL_DETECTOR == vocals.DETECTOR
+    assert vocal_detector.WEIGHTS.stat().st_size < 20_000
+    rng = np.random.default_rng(0)
+    outputs = {m: {"tags": rng.uniform(0, 1, (3, 50)), "embedding": rng.normal(0, 1, (3, 200))}
+               for m in vocal_detector.MODELS}
+    p = detector(outputs)
+    assert 0.0 <= p <= 1.0
+    assert detector.features(outputs).shape == (dim,)
+    with pytest.raises(ValueError, match="patches"):
+        vocal_detector.pooled({m: {"tags": np.zeros((0, 50)), "embedding": np.zeros((0, 200))}
+                               for m in vocal_detector.MODELS})
+
+
+def test_detector_file_round_trip(tmp_path):
+    from dataset_builder.label import vocal_detector
+
+    blocks = ["MTT_musicnn.tags.mean"]
+    coef = np.zeros(50)
+    coef[0] = 2.0
+    path = vocal_detector.save(tmp_path / "d.npz", blocks, np.zeros(50), np.ones(50), coef, -1.0, 0.4, C=0.1)
+    detector = vocal_detector.VocalDetector(path)
+    x = np.zeros(50)
+    x[0] = 0.5
+    assert detector.threshold == pytest.approx(0.4)
+    assert detector.probability(x) == pytest.approx(0.5)  # 2 * 0.5 - 1 = 0: the logistic's midpoint
+    np.savez(tmp_path / "bad.npz", blocks=np.array(["MTT_musicnn.tags.median"]), mean=np.zeros(50),
+             scale=np.ones(50), coef=coef, intercept=0.0, threshold=0.5)
+    with pytest.raises(ValueError, match="not a vocal detector"):
+        vocal_detector.VocalDetector(tmp_path / "bad.npz")
+
+
+def test_musicnn_labels_without_the_detector_are_made_again():
+    from dataset_builder.label import LabelConfig
+    from dataset_builder.labeling import _is_current
+
+    config = LabelConfig(tagger="musicnn")
+    data = _labels(scores={"MTT_musicnn": {"vocal": 0.1}}).to_dict()
+    assert not _is_current(data, config)  # labels of the version before the detector
+    data["scores"]["vocal_detector"] = {"vocal": 0.2}
+    assert _is_current(data, config)
 
 
 @pytest.mark.slow
 def test_a_clear_voice_over_a_song_scores_above_the_threshold_and_the_song_alone_below():
-    """The builder's threshold on real tagger outputs: espeak-ng singing at -6 dB over a rendered song is vocal,
-    the song alone is not. (Not every song: the rendered rock songs alone, and an 8 s ballad, score above it;
-    bench/RESULTS.md, vocals.)"""
-    import soxr
-
-    from dataset_builder.label.musicnn import MusicnnModel
+    """The builder's detector and threshold on real tagger outputs: espeak-ng singing at -6 dB over a rendered song
+    is vocal, the song alone is not (bench/RESULTS.md, vocals, has the rates over many songs)."""
+    from dataset_builder.label import LabelConfig, Labeler
     from tests.fixtures import gmsongs, voices
 
     spec = gmsongs.GrooveSpec("E", "major", 84.0, "nodrums", seed=11)
     song = gmsongs.render_groove(spec, 8.0)
     sung = voices.mix(song, voices.voice("sung", "E", "major", 84.0, 8.0, seed=2), -6.0)
-    model = MusicnnModel("MTT_musicnn")
-    score = {name: vocals.vocal_score({"MTT_musicnn": model.tags(
-        soxr.resample(audio, voices.SAMPLE_RATE, 16000).astype(np.float32))}) for name, audio in (
+    labeler = Labeler(LabelConfig(tagger="musicnn"))
+    score = {name: vocals.vocal_score(labeler(audio, voices.SAMPLE_RATE).scores) for name, audio in (
         ("song", song), ("sung", sung))}
     assert score["song"] < vocals.VOCAL_THRESHOLD <= score["sung"], score
 
@@ -178,6 +228,7 @@ def test_flag_and_drop_end_to_end(tiny_playlist, work_dir):
     result = build(playlist, out, flag, progress=False)
     sides = _sidecars(out)
     assert len(sides) == 4 and all(0.0 <= s["vocal_score"] <= 1.0 for s in sides.values())
+    assert all(0.0 <= s["vocal_tag_score"] <= 1.0 for s in sides.values())  # the old score, a second opinion
     assert all(s["labels"]["scores"]["MTT_musicnn"] for s in sides.values())
     assert all(s["genre"] == "j-pop" for k, s in sides.items() if s["title"] == "Sung")
     card = result.card.read_text()

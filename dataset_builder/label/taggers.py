@@ -21,6 +21,9 @@ import numpy as np
 from . import taxonomy as tx
 from .effnet import EffnetTagger, effnet_label_name
 from .musicnn import MusicnnModel
+from .vocal_detector import VocalDetector
+
+VOCAL_DETECTOR = "vocal_detector"  # its probability of a voice, kept with the raw scores (``scores[...]["vocal"]``)
 
 Scored = tp.List[tp.Tuple[str, float]]
 NONE = "none"
@@ -72,17 +75,21 @@ class MusicnnTagger(Tagger):
 
     def __init__(self) -> None:
         self.models = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]
+        self.vocal_detector = VocalDetector()
 
     def tags(self, audio16k: np.ndarray, threshold: float, top: int) -> tp.Dict[str, tp.Any]:
         patches = self.models[0].patches(audio16k)  # both models take the same mel patches: computed once
-        msd, mtt = (model.tags_of(patches) for model in self.models)
+        outputs = {model.name: model.predict(patches) for model in self.models}  # one run: tags and embeddings
+        msd, mtt = ({label: float(p) for label, p in zip(model.labels, outputs[model.name]["tags"].mean(axis=0))}
+                    for model in self.models)
         return {
             "genres": tx.pick({**mtt, **msd}, {**tx.MTT_GENRES, **tx.MSD_GENRES}, threshold, top, at_least_one=True),
             "moods": [(tx.hyphenate(n), p) for n, p in
                       tx.pick({**msd, **mtt}, {**tx.MSD_MOODS, **tx.MTT_MOODS}, threshold, top)],
             "instruments": tx.pick(mtt, tx.MTT_INSTRUMENTS, threshold, top),
             "keywords": [n for n, _ in tx.pick(msd, tx.MSD_KEYWORDS, threshold, top)],
-            "scores": {model.name: scores for model, scores in zip(self.models, (msd, mtt))},
+            "scores": {**{model.name: scores for model, scores in zip(self.models, (msd, mtt))},
+                       VOCAL_DETECTOR: {"vocal": self.vocal_detector(outputs)}},
         }
 
 

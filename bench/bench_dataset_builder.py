@@ -90,7 +90,7 @@ def main() -> None:
     import soundfile as sf
 
     from dataset_builder import BuildConfig, build
-    from dataset_builder.label.musicnn import model_file
+    from dataset_builder.label.musicnn import DEFAULT_RUNTIME, model_file
     from genrecraft.synth import SongSpec, render_song
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +134,7 @@ def main() -> None:
         playlist = root / "playlist.txt"
         playlist.write_text("\n".join(line.format(base=base) for line in lines) + "\n")
         for name in ("MSD_musicnn", "MTT_musicnn"):
-            model_file(name)  # converted once and cached, as after a first run; not part of the timing
+            model_file(name, DEFAULT_RUNTIME)  # converted once and cached, as after a first run; not part of the timing
         load_start = os.getloadavg()[0]
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         result = build(playlist, root / "out", BuildConfig(name="bench", tagger="musicnn", workers=args.workers),

@@ -42,6 +42,7 @@ MUSICNN_WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88
 INPUT, TAGS_OUTPUT, EMBEDDING_OUTPUT = "model/Placeholder", "model/Sigmoid", "model/dense/BiasAdd"
 IS_TRAINING = "model/Placeholder_2"  # the bool placeholder of batch norm and dropout
 RUNTIMES = ("onnxruntime", "tensorflow")  # onnxruntime: ~2.4x less CPU per patch (bench/RESULTS.md), same tags
+DEFAULT_RUNTIME = "onnxruntime"
 REFERENCE = Path(__file__).resolve().parent / "reference" / "musicnn_reference.npz"
 
 MSD_LABELS = ('rock', 'pop', 'alternative', 'indie', 'electronic', 'female vocalists', 'dance', '00s',
@@ -204,7 +205,7 @@ class MusicnnModel:
     sample_rate = SAMPLE_RATE
     dim = 200
 
-    def __init__(self, name: str = "MSD_musicnn", patch_hop: int = PATCH_FRAMES, runtime: str = "onnxruntime"):
+    def __init__(self, name: str = "MSD_musicnn", patch_hop: int = PATCH_FRAMES, runtime: str = DEFAULT_RUNTIME):
         self.name = name
         self.labels = MODELS[name] if name in MODELS else ()
         self.runtime = runtime

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dataset_builder.label import LabelConfig, Labeler, Labels, describe
-from dataset_builder.label import effnet, musicnn, tfproto
+from dataset_builder.label import effnet, musicnn, musicnn_onnx, tfproto
 from genrecraft.synth import SAMPLE_RATE, SongSpec, render_song
 
 GROUND_TRUTH = [("C", "major", 120, "synthpop"), ("A", "minor", 90, "lofi"), ("F#", "major", 128, "synthpop"),
@@ -196,6 +196,8 @@ def test_onnx_conversion_matches_the_original_model(tmp_path):
         musicnn.verify("MTT_musicnn", broken)
     with pytest.raises(ValueError, match="use one of onnxruntime, tensorflow"):
         musicnn.model_file("MSD_musicnn", "torch")
+    with pytest.raises(musicnn.ModelFilesError, match="needs the onnxruntime_missing package: pip install"):
+        musicnn_onnx._require("onnxruntime_missing")  # what a machine without onnxruntime is told
 
 
 @pytest.mark.slow

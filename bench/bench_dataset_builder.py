@@ -146,8 +146,8 @@ def main() -> None:
     row = {"set": args.set_name, "songs": songs, "minutes_of_music": round(minutes, 2),
            "chunks": sum(result.counts.values()), "workers": args.workers, "wall_s": round(wall, 1),
            "real_time_factor": round(audio / wall, 2), "cpu_s": round(cpu, 1),
-           "cpu_s_per_min_of_music": round(cpu / minutes, 2), "load_1m_start": load_start,
-           "load_1m_end": load_end, "format": fmt, "target": ">= 30x (stretch 40x)"}
+           "cpu_s_per_min": round(cpu / minutes, 2), "load": [round(load_start, 2), round(load_end, 2)],
+           "format": fmt, "target": ">= 30x (stretch 40x)"}
     from bench.common import RESULTS, report
 
     name = "dataset_builder_quick" if args.quick else "dataset_builder"

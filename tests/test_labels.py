@@ -110,7 +110,7 @@ def test_describe_varies_and_is_deterministic():
 
 @pytest.fixture(scope="module")
 def musicnn_graphs():
-    return {name: musicnn.model_file(name) for name in musicnn.MODELS}
+    return {name: musicnn.model_file(name, "tensorflow") for name in musicnn.MODELS}
 
 
 def test_musicnn_conversion_matches_the_original_model(musicnn_graphs):
@@ -120,7 +120,7 @@ def test_musicnn_conversion_matches_the_original_model(musicnn_graphs):
         assert musicnn.verify(name, graph) < 1e-4
         # Cached: a second call reuses the file.
         mtime = graph.stat().st_mtime_ns
-        assert musicnn.model_file(name) == graph and graph.stat().st_mtime_ns == mtime
+        assert musicnn.model_file(name, "tensorflow") == graph and graph.stat().st_mtime_ns == mtime
 
 
 def test_a_wrong_conversion_is_caught(musicnn_graphs, tmp_path):

@@ -1,7 +1,7 @@
 """The musicnn taggers, built offline from the checkpoints the ``musicnn`` PyPI wheel ships.
 
 The wheel (ISC licence; MSD and MTT models by Pons & Serra) holds TF1 checkpoints. On first use they are
-converted once into ONNX models that onnxruntime runs (:mod:`.musicnn_onnx`; the default, about 2.4x less CPU)
+converted once into ONNX models that onnxruntime runs (:mod:`.musicnn_onnx`; the default, 2.5x less CPU)
 or into frozen graphs that essentia's ``TensorflowPredictMusiCNN`` runs (see :mod:`.tfproto`), cached under
 ``<genrecraft cache>/models/musicnn/``, and checked against reference outputs of the original TensorFlow model
 stored in this package (``reference/musicnn_reference.npz``). The mel front-end is essentia's in both cases.
@@ -41,7 +41,7 @@ MUSICNN_WHEEL = "musicnn-0.1.0-py3-none-any.whl"
 MUSICNN_WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"
 INPUT, TAGS_OUTPUT, EMBEDDING_OUTPUT = "model/Placeholder", "model/Sigmoid", "model/dense/BiasAdd"
 IS_TRAINING = "model/Placeholder_2"  # the bool placeholder of batch norm and dropout
-RUNTIMES = ("onnxruntime", "tensorflow")  # onnxruntime: ~2.4x less CPU per patch (bench/RESULTS.md), same tags
+RUNTIMES = ("onnxruntime", "tensorflow")  # onnxruntime: 2.5x less CPU per patch (bench/RESULTS.md), same tags
 DEFAULT_RUNTIME = "onnxruntime"
 REFERENCE = Path(__file__).resolve().parent / "reference" / "musicnn_reference.npz"
 
@@ -113,6 +113,8 @@ def convert_onnx(name: str, wheel: Path, out_file: Path) -> Path:
     _, variables = checkpoint(name, wheel)
     try:
         model = musicnn_onnx.build(variables, num_classes=len(MODELS[name]))
+    except ModelFilesError:  # onnx is not installed: its own one-line message
+        raise
     except Exception as exc:  # onnx's checker, a missing variable
         raise ModelFilesError(f"could not build the ONNX model of {name}: {type(exc).__name__}: {exc}; "
                               "use --tagger none, or report it with your onnx version") from exc
@@ -153,7 +155,7 @@ def verify(name: str, graph: Path, atol: float = 1e-4) -> float:
     return diff
 
 
-def model_file(name: str, runtime: str = "tensorflow") -> Path:
+def model_file(name: str, runtime: str = DEFAULT_RUNTIME) -> Path:
     """The verified model file of ``name`` for ``runtime`` (``tensorflow``: a frozen graph ``.pb`` that essentia
     runs; ``onnxruntime``: an ``.onnx`` model), converted from the musicnn wheel on first use (cached)."""
     if name not in MODELS:

@@ -8,8 +8,9 @@ seconds (``time.process_time``; the FLAC conversion runs in ffmpeg, so its CPU t
 conversion yt-dlp's FFmpegExtractAudio does, decoding and resampling to 32 kHz, writing the chunk WAVs, and per
 30 s chunk: reading it back, the DSP labels (resampling to 44.1 kHz, key, tempo, the backbeat octave check,
 loudness) and the musicnn taggers (resampling to 16 kHz, the mel patches, the MSD and MTT networks), and the
-description. ``before`` is the path of 2026-11-29 (essentia's TensorflowPredictMusiCNN per model: mel patches
-computed twice; librosa's HPSS in the octave check), ``after`` the current one; labels are the same (tests).
+description. ``before`` is the path until 2026-11-30 (main a9cf11a: the musicnn networks run by essentia's
+bundled TensorFlow, TensorflowPredict on the frozen graphs), ``after`` the current one (onnxruntime, one thread);
+the other stages are the same code in both; tags agree to ~1e-6 (tests, bench_musicnn.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import librosa
     import numpy as np
     import soundfile as sf
     import soxr
@@ -41,9 +41,8 @@ def main() -> None:
     from bench.common import report
     from dataset_builder.chunk import decode_blocks
     from dataset_builder.label import LabelConfig, Labeler, describe
-    from dataset_builder.label import dsp as dsp_module
-    from dataset_builder.label.dsp import ESSENTIA_RATE, backbeat_octave, essentia_standard
-    from dataset_builder.label.musicnn import TAGS_OUTPUT
+    from dataset_builder.label.dsp import ESSENTIA_RATE, backbeat_octave
+    from dataset_builder.label.musicnn import MODELS, MusicnnModel
 
     files = real_files()
     by_package = collections.defaultdict(list)
@@ -51,7 +50,6 @@ def main() -> None:
         by_package[pkg].append(path)
     packages = sorted(by_package)  # one song of each package in turn
     picked = [by_package[packages[i % len(packages)]][i // len(packages)] for i in range(args.songs)]
-    es = essentia_standard()
     cpu: collections.Counter = collections.Counter()
     before: collections.Counter = collections.Counter()
 
@@ -65,11 +63,7 @@ def main() -> None:
     labeler = Labeler(LabelConfig(tagger="musicnn"))
     start_cpu = time.process_time() - t
     msd, mtt = labeler.tagger.models
-    old_models = [es.TensorflowPredictMusiCNN(graphFilename=str(m.graph), output=TAGS_OUTPUT, patchHopSize=187)
-                  for m in (msd, mtt)]
-
-    def old_hpss(spec, harmonic_size, percussive_size):
-        return librosa.decompose.hpss(spec, kernel_size=(harmonic_size, percussive_size))[1]
+    old_models = [MusicnnModel(name, runtime="tensorflow") for name in MODELS]
 
     seconds = 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,29 +88,23 @@ def main() -> None:
                 timed(cpu, "key (KeyExtractor)", labeler.dsp._key, x)
                 bpm, beats, *_ = timed(cpu, "tempo (RhythmExtractor2013 degara)", labeler.dsp._rhythm, x)
                 timed(cpu, "backbeat octave check", backbeat_octave, x, float(bpm), beats)
-                dsp_module.percussive_part, saved = old_hpss, dsp_module.percussive_part
-                try:
-                    timed(before, "backbeat octave check", backbeat_octave, x, float(bpm), beats)
-                finally:
-                    dsp_module.percussive_part = saved
                 timed(cpu, "loudness (BS.1770)", labeler.dsp.loudness, x32, 32000)
                 x16 = timed(cpu, "resample to 16 kHz", lambda: soxr.resample(x32, 32000, 16000).astype(np.float32))
                 patches = timed(cpu, "musicnn mel patches", msd.patches, x16)
                 timed(cpu, "musicnn MSD network", msd.tags_of, patches)
                 timed(cpu, "musicnn MTT network", mtt.tags_of, patches)
                 for name, model in zip(("MSD", "MTT"), old_models):
-                    timed(before, f"musicnn {name} (mel + network)", model, msd._check(x16))
+                    timed(before, f"musicnn {name} network", model.tags_of, patches)
                 labels = timed(cpu, "whole labeller (Labeler)", labeler, x32, 32000)
                 timed(cpu, "description", describe, labels)
     minutes = seconds / 60
     shared = ["FLAC conversion (ffmpeg)", "decode + resample to 32 kHz", "write chunk WAVs", "read chunk WAV",
               "resample to 44.1 kHz", "key (KeyExtractor)", "tempo (RhythmExtractor2013 degara)",
-              "loudness (BS.1770)", "resample to 16 kHz", "description"]
+              "backbeat octave check", "loudness (BS.1770)", "resample to 16 kHz", "musicnn mel patches",
+              "description"]
     for stage in shared:
         before[stage] = cpu[stage]
-    order = shared[:7] + ["backbeat octave check"] + shared[7:9] + [
-        "musicnn mel patches", "musicnn MSD network", "musicnn MTT network", "musicnn MSD (mel + network)",
-        "musicnn MTT (mel + network)", "description"]
+    order = shared[:-1] + ["musicnn MSD network", "musicnn MTT network", "description"]
     total_after = sum(v for k, v in cpu.items() if k != "whole labeller (Labeler)")
     total_before = sum(before.values())
     rows = [{"stage": s, "before_cpu_s_per_min": round(before.get(s, 0.0) / minutes, 3),

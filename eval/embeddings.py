@@ -117,10 +117,10 @@ def _download(url: str, target: Path, what: str, help_text: str) -> Path:
 
 
 class MusicnnBackend(EmbeddingBackend):
-    """The 200-d embedding (penultimate layer) of the MSD musicnn tagger, run by essentia on 16 kHz audio.
+    """The 200-d embedding (penultimate layer) of the MSD musicnn tagger on 16 kHz audio (essentia mel, onnxruntime).
 
     The weights ship in the ``musicnn`` PyPI wheel (ISC licence); the dataset builder's
-    ``dataset_builder.label.musicnn.MusicnnModel`` converts them once into a graph that essentia runs, offline.
+    ``dataset_builder.label.musicnn.MusicnnModel`` converts them once into a model that onnxruntime runs, offline.
     One frame per 3-second patch; ``patch_hop`` 93 (of 187 mel frames) overlaps patches by half, which gives
     FAD twice the frames of the tagger's default.
     """

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dataset_builder.label import LabelConfig, Labeler, Labels, describe
-from dataset_builder.label import effnet, musicnn, tfproto
+from dataset_builder.label import effnet, musicnn, musicnn_onnx, tfproto
 from genrecraft.synth import SAMPLE_RATE, SongSpec, render_song
 
 GROUND_TRUTH = [("C", "major", 120, "synthpop"), ("A", "minor", 90, "lofi"), ("F#", "major", 128, "synthpop"),
@@ -110,7 +110,7 @@ def test_describe_varies_and_is_deterministic():
 
 @pytest.fixture(scope="module")
 def musicnn_graphs():
-    return {name: musicnn.model_file(name) for name in musicnn.MODELS}
+    return {name: musicnn.model_file(name, "tensorflow") for name in musicnn.MODELS}
 
 
 def test_musicnn_conversion_matches_the_original_model(musicnn_graphs):
@@ -120,7 +120,7 @@ def test_musicnn_conversion_matches_the_original_model(musicnn_graphs):
         assert musicnn.verify(name, graph) < 1e-4
         # Cached: a second call reuses the file.
         mtime = graph.stat().st_mtime_ns
-        assert musicnn.model_file(name) == graph and graph.stat().st_mtime_ns == mtime
+        assert musicnn.model_file(name, "tensorflow") == graph and graph.stat().st_mtime_ns == mtime
 
 
 def test_a_wrong_conversion_is_caught(musicnn_graphs, tmp_path):
@@ -164,7 +164,7 @@ def test_shared_mel_patches_give_essentias_musicnn_outputs(musicnn_graphs):
     es = essentia_standard()
     song = soxr.resample(render_song(SongSpec("A", "minor", 96, "lofi", seed=4), 7.4), SAMPLE_RATE, 16000)
     for hop in (musicnn.PATCH_FRAMES, 93):
-        model = musicnn.MusicnnModel("MTT_musicnn", patch_hop=hop)
+        model = musicnn.MusicnnModel("MTT_musicnn", patch_hop=hop, runtime="tensorflow")
         for audio in (song, song[:20000]):  # several patches and a partial last one; shorter than one patch
             padded = model._check(audio)
             for output, key in ((musicnn.TAGS_OUTPUT, "tags"), (musicnn.EMBEDDING_OUTPUT, "embedding")):
@@ -173,6 +173,47 @@ def test_shared_mel_patches_give_essentias_musicnn_outputs(musicnn_graphs):
                 got = model.predict(model.patches(audio))[key]
                 assert got.shape == np.asarray(expected).shape and got.shape[0] >= 1
                 np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_onnx_conversion_matches_the_original_model(tmp_path):
+    """The ONNX build of each network reproduces the original TensorFlow model's stored outputs, is cached, and a
+    wrong weight is caught by the same check."""
+    import onnx
+
+    for name in musicnn.MODELS:
+        path = musicnn.model_file(name, "onnxruntime")
+        stamp = json.loads(path.with_name(f"{name}.onnx.verified.json").read_text())
+        assert path.suffix == ".onnx" and stamp["runtime"] == "onnxruntime"
+        assert stamp["max_abs_diff_vs_original"] < 1e-4 and musicnn.verify(name, path) < 1e-4
+        mtime = path.stat().st_mtime_ns
+        assert musicnn.model_file(name, "onnxruntime") == path and path.stat().st_mtime_ns == mtime
+    model = onnx.load(str(path))
+    bias = next(t for t in model.graph.initializer if t.name == "dense_1/b")
+    bias.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(bias) + 0.5, "dense_1/b"))
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(model.SerializeToString())
+    with pytest.raises(musicnn.ModelFilesError, match="differs from the original"):
+        musicnn.verify("MTT_musicnn", broken)
+    with pytest.raises(ValueError, match="use one of onnxruntime, tensorflow"):
+        musicnn.model_file("MSD_musicnn", "torch")
+    with pytest.raises(musicnn.ModelFilesError, match="needs the onnxruntime_missing package: pip install"):
+        musicnn_onnx._require("onnxruntime_missing")  # what a machine without onnxruntime is told
+
+
+@pytest.mark.slow
+def test_onnxruntime_tags_are_tensorflows():
+    """The default runtime (onnxruntime) gives the tags and embeddings of essentia's TensorFlow on the same
+    patches of two rendered songs, to float32 rounding."""
+    import soxr
+
+    for name in musicnn.MODELS:
+        fast, reference = (musicnn.MusicnnModel(name, runtime=r) for r in ("onnxruntime", "tensorflow"))
+        for spec in (SongSpec("A", "minor", 96, "lofi", seed=4), SongSpec("C", "major", 124, "synthpop", seed=2)):
+            patches = fast.patches(soxr.resample(render_song(spec, 6.2), SAMPLE_RATE, 16000))
+            got, expected = fast.predict(patches), reference.predict(patches)
+            assert got["tags"].shape == (2, 50) and got["embedding"].shape == (2, 200)
+            np.testing.assert_allclose(got["tags"], expected["tags"], atol=1e-5)
+            np.testing.assert_allclose(got["embedding"], expected["embedding"], atol=1e-4)
 
 
 @pytest.mark.slow  # importing librosa (numba) takes seconds

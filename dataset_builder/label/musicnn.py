@@ -1,9 +1,10 @@
-"""The musicnn taggers as essentia models, built offline from the checkpoints the ``musicnn`` PyPI wheel ships.
+"""The musicnn taggers, built offline from the checkpoints the ``musicnn`` PyPI wheel ships.
 
 The wheel (ISC licence; MSD and MTT models by Pons & Serra) holds TF1 checkpoints. On first use they are
-converted once into frozen graphs that essentia's ``TensorflowPredictMusiCNN`` runs (see :mod:`.tfproto`),
-cached under ``<genrecraft cache>/models/musicnn/``, and checked against reference outputs of the original
-TensorFlow model stored in this package (``reference/musicnn_reference.npz``).
+converted once into ONNX models that onnxruntime runs (:mod:`.musicnn_onnx`; the default, 2.5x less CPU)
+or into frozen graphs that essentia's ``TensorflowPredictMusiCNN`` runs (see :mod:`.tfproto`), cached under
+``<genrecraft cache>/models/musicnn/``, and checked against reference outputs of the original TensorFlow model
+stored in this package (``reference/musicnn_reference.npz``). The mel front-end is essentia's in both cases.
 
 >>> model = MusicnnModel("MSD_musicnn")          # doctest: +SKIP
 >>> model.tags(audio16k)                         # doctest: +SKIP
@@ -31,7 +32,7 @@ from genrecraft.core.atomic import atomic_path, write_json
 from genrecraft.core.download import sha256_of
 from genrecraft.core.errors import ModelFilesError
 
-from . import tfproto
+from . import musicnn_onnx, tfproto
 from .dsp import essentia_standard
 
 SAMPLE_RATE = 16000
@@ -40,6 +41,8 @@ MUSICNN_WHEEL = "musicnn-0.1.0-py3-none-any.whl"
 MUSICNN_WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"
 INPUT, TAGS_OUTPUT, EMBEDDING_OUTPUT = "model/Placeholder", "model/Sigmoid", "model/dense/BiasAdd"
 IS_TRAINING = "model/Placeholder_2"  # the bool placeholder of batch norm and dropout
+RUNTIMES = ("onnxruntime", "tensorflow")  # onnxruntime: 2.5x less CPU per patch (bench/RESULTS.md), same tags
+DEFAULT_RUNTIME = "onnxruntime"
 REFERENCE = Path(__file__).resolve().parent / "reference" / "musicnn_reference.npz"
 
 MSD_LABELS = ('rock', 'pop', 'alternative', 'indie', 'electronic', 'female vocalists', 'dance', '00s',
@@ -83,8 +86,8 @@ def _wheel_path(cache: Path) -> Path:
     return wheel
 
 
-def convert(name: str, wheel: Path, out_file: Path) -> Path:
-    """Convert checkpoint ``name`` (e.g. ``MSD_musicnn``) from the musicnn wheel into a frozen graph."""
+def checkpoint(name: str, wheel: Path) -> tp.Tuple[tp.Any, tp.Dict[str, np.ndarray]]:
+    """The MetaGraphDef and the variables of checkpoint ``name`` (e.g. ``MSD_musicnn``) in the musicnn wheel."""
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(wheel) as archive:
         members = [m for m in archive.namelist() if m.startswith(f"musicnn/{name}/.")]
         if not members:
@@ -92,11 +95,31 @@ def convert(name: str, wheel: Path, out_file: Path) -> Path:
         archive.extractall(tmp, members=members)
         prefix = Path(tmp) / "musicnn" / name
         meta = tfproto.MetaGraphDef.FromString((prefix / ".meta").read_bytes())
-        variables = tfproto.read_checkpoint(str(prefix) + "/")
+        return meta, tfproto.read_checkpoint(str(prefix) + "/")
+
+
+def convert(name: str, wheel: Path, out_file: Path) -> Path:
+    """Convert checkpoint ``name`` (e.g. ``MSD_musicnn``) from the musicnn wheel into a frozen graph."""
+    meta, variables = checkpoint(name, wheel)
     frozen = tfproto.freeze(meta.graph_def, variables, [TAGS_OUTPUT, EMBEDDING_OUTPUT],
                             constants={IS_TRAINING: np.array(False)})
     with atomic_path(out_file) as tmp_file:
         tmp_file.write_bytes(frozen.SerializeToString())
+    return out_file
+
+
+def convert_onnx(name: str, wheel: Path, out_file: Path) -> Path:
+    """Build the ONNX model of checkpoint ``name`` from the musicnn wheel's variables (:mod:`.musicnn_onnx`)."""
+    _, variables = checkpoint(name, wheel)
+    try:
+        model = musicnn_onnx.build(variables, num_classes=len(MODELS[name]))
+    except ModelFilesError:  # onnx is not installed: its own one-line message
+        raise
+    except Exception as exc:  # onnx's checker, a missing variable
+        raise ModelFilesError(f"could not build the ONNX model of {name}: {type(exc).__name__}: {exc}; "
+                              "use --tagger none, or report it with your onnx version") from exc
+    with atomic_path(out_file) as tmp_file:
+        tmp_file.write_bytes(model.SerializeToString())
     return out_file
 
 
@@ -117,11 +140,13 @@ def run_graph(graph: Path, patches: np.ndarray) -> tp.Dict[str, np.ndarray]:
 
 
 def verify(name: str, graph: Path, atol: float = 1e-4) -> float:
-    """Compare the converted graph with the original model's stored outputs; returns the max abs difference."""
+    """Compare the converted model (a frozen graph ``.pb`` or an ``.onnx`` model) with the original model's stored
+    outputs; returns the max abs difference."""
     if not REFERENCE.exists():
         raise ModelFilesError(f"reference outputs {REFERENCE} are missing from the installation")
     reference = np.load(REFERENCE)
-    got = run_graph(graph, reference["input"])
+    run = musicnn_onnx.OnnxNetwork(str(graph)) if graph.suffix == ".onnx" else lambda x: run_graph(graph, x)
+    got = run(reference["input"])
     diff = max(float(np.abs(got["tags"] - reference[f"{name}/tags"]).max()),
                float(np.abs(got["embedding"] - reference[f"{name}/embedding"]).max()))
     if not diff <= atol:
@@ -130,19 +155,23 @@ def verify(name: str, graph: Path, atol: float = 1e-4) -> float:
     return diff
 
 
-def model_file(name: str) -> Path:
-    """The verified frozen graph for ``name``, converting it on first use (cached)."""
+def model_file(name: str, runtime: str = DEFAULT_RUNTIME) -> Path:
+    """The verified model file of ``name`` for ``runtime`` (``tensorflow``: a frozen graph ``.pb`` that essentia
+    runs; ``onnxruntime``: an ``.onnx`` model), converted from the musicnn wheel on first use (cached)."""
     if name not in MODELS:
         raise ValueError(f"musicnn model {name!r}: use one of {', '.join(MODELS)}")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"musicnn runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
     cache = paths.cache_dir() / "models" / "musicnn"
-    graph = cache / f"{name}.pb"
-    stamp = cache / f"{name}.verified.json"
-    if graph.exists() and stamp.exists():
-        return graph
-    convert(name, _wheel_path(cache), graph)
-    diff = verify(name, graph)
-    write_json(stamp, {"model": name, "source": MUSICNN_WHEEL, "max_abs_diff_vs_original": diff})
-    return graph
+    onnx = runtime == "onnxruntime"
+    path = cache / (f"{name}.onnx" if onnx else f"{name}.pb")
+    stamp = cache / (f"{name}.onnx.verified.json" if onnx else f"{name}.verified.json")
+    if path.exists() and stamp.exists():
+        return path
+    (convert_onnx if onnx else convert)(name, _wheel_path(cache), path)
+    diff = verify(name, path)
+    write_json(stamp, {"model": name, "source": MUSICNN_WHEEL, "runtime": runtime, "max_abs_diff_vs_original": diff})
+    return path
 
 
 def mel_frames(audio16k: np.ndarray) -> np.ndarray:
@@ -169,22 +198,26 @@ class MusicnnModel:
 
     ``patch_hop`` is the hop between 3-second patches in frames (187 = no overlap, the fastest; 93 = 50 %).
     The mel patches (:meth:`patches`) are computed apart from the network (:meth:`predict`), so models that take
-    the same input (MSD and MTT) share them, and one network run gives both the tags and the embedding; the
-    results are those of essentia's ``TensorflowPredictMusiCNN`` on the same audio (tests/test_labels.py).
+    the same input (MSD and MTT) share them, and one network run gives both the tags and the embedding.
+    ``runtime``: ``onnxruntime`` (default; the network built as an ONNX model, one thread) or ``tensorflow``
+    (essentia's TensorflowPredict on the frozen graph, whose results are those of essentia's
+    ``TensorflowPredictMusiCNN`` on the same audio); the two agree to ~1e-6 in tag probability (tests/test_labels.py).
     """
 
     sample_rate = SAMPLE_RATE
     dim = 200
 
-    def __init__(self, name: str = "MSD_musicnn", patch_hop: int = PATCH_FRAMES):
-        es = essentia_standard()
-
+    def __init__(self, name: str = "MSD_musicnn", patch_hop: int = PATCH_FRAMES, runtime: str = DEFAULT_RUNTIME):
         self.name = name
         self.labels = MODELS[name] if name in MODELS else ()
-        self.graph = model_file(name)
+        self.runtime = runtime
+        self.graph = model_file(name, runtime)
         self.patch_hop = patch_hop
-        self._predict = es.TensorflowPredict(graphFilename=str(self.graph), inputs=[INPUT],
-                                             outputs=[TAGS_OUTPUT, EMBEDDING_OUTPUT], squeeze=True)
+        if runtime == "onnxruntime":
+            self._network = musicnn_onnx.OnnxNetwork(str(self.graph))
+        else:
+            self._predict = essentia_standard().TensorflowPredict(
+                graphFilename=str(self.graph), inputs=[INPUT], outputs=[TAGS_OUTPUT, EMBEDDING_OUTPUT], squeeze=True)
 
     @staticmethod
     def _check(audio16k: np.ndarray) -> np.ndarray:
@@ -201,6 +234,8 @@ class MusicnnModel:
 
     def predict(self, patches: np.ndarray) -> tp.Dict[str, np.ndarray]:
         """``{"tags": [patches, 50], "embedding": [patches, 200]}`` of log-mel ``patches`` [patches, 187, 96]."""
+        if self.runtime == "onnxruntime":
+            return self._network(patches)
         import essentia
 
         pool = essentia.Pool()
@@ -219,8 +254,11 @@ class MusicnnModel:
 
     def tags_of(self, patches: np.ndarray) -> tp.Dict[str, float]:
         """Tag probabilities averaged over ``patches`` (from :meth:`patches`)."""
-        mean = self.predict(patches)["tags"].mean(axis=0)
-        return {label: float(p) for label, p in zip(self.labels, mean)}
+        return self.mean_tags(self.predict(patches))
+
+    def mean_tags(self, prediction: tp.Mapping[str, np.ndarray]) -> tp.Dict[str, float]:
+        """Tag probabilities averaged over the patches of a :meth:`predict` result."""
+        return {label: float(p) for label, p in zip(self.labels, prediction["tags"].mean(axis=0))}
 
     def embed(self, audio16k: np.ndarray) -> np.ndarray:
         """The 200-d penultimate-layer embedding per 3-second patch, [patches, 200]."""

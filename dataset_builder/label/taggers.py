@@ -74,22 +74,28 @@ class MusicnnTagger(Tagger):
     name = "musicnn"
 
     def __init__(self) -> None:
-        self.models = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]
+        self.models = [MusicnnModel("MSD_musicnn"), MusicnnModel("MTT_musicnn")]  # pick's order
         self.vocal_detector = VocalDetector()
 
     def tags(self, audio16k: np.ndarray, threshold: float, top: int) -> tp.Dict[str, tp.Any]:
         patches = self.models[0].patches(audio16k)  # both models take the same mel patches: computed once
         outputs = {model.name: model.predict(patches) for model in self.models}  # one run: tags and embeddings
-        msd, mtt = ({label: float(p) for label, p in zip(model.labels, outputs[model.name]["tags"].mean(axis=0))}
-                    for model in self.models)
+        msd, mtt = (model.mean_tags(outputs[model.name]) for model in self.models)
+        picked = self.pick(msd, mtt, threshold, top)
+        picked["scores"][VOCAL_DETECTOR] = {"vocal": self.vocal_detector(outputs)}
+        return picked
+
+    @staticmethod
+    def pick(msd: tp.Mapping[str, float], mtt: tp.Mapping[str, float], threshold: float, top: int
+             ) -> tp.Dict[str, tp.Any]:
+        """The tags of a clip from the MSD and MTT models' mean probabilities (label -> probability)."""
         return {
             "genres": tx.pick({**mtt, **msd}, {**tx.MTT_GENRES, **tx.MSD_GENRES}, threshold, top, at_least_one=True),
             "moods": [(tx.hyphenate(n), p) for n, p in
                       tx.pick({**msd, **mtt}, {**tx.MSD_MOODS, **tx.MTT_MOODS}, threshold, top)],
             "instruments": tx.pick(mtt, tx.MTT_INSTRUMENTS, threshold, top),
             "keywords": [n for n, _ in tx.pick(msd, tx.MSD_KEYWORDS, threshold, top)],
-            "scores": {**{model.name: scores for model, scores in zip(self.models, (msd, mtt))},
-                       VOCAL_DETECTOR: {"vocal": self.vocal_detector(outputs)}},
+            "scores": {"MSD_musicnn": dict(msd), "MTT_musicnn": dict(mtt)},
         }
 
 

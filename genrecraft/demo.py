@@ -45,14 +45,14 @@ from .synth import SongSpec, render_song
 
 @dataclasses.dataclass
 class DemoConfig:
-    """Sizes of the demo. The defaults take about 6 minutes on 2 idle CPU cores; ``quick()`` is the CI setting."""
+    """Sizes of the demo. The defaults take about 16 minutes on 2 CPU cores; ``quick()`` is the CI setting."""
 
     out: Path
     songs_per_style: int = 8
     song_seconds: float = 75.0
     chunk_seconds: float = 15.0
     base_epochs: int = 8
-    finetune_epochs: int = 8
+    finetune_epochs: int = 16  # at most: the solvers stop early when valid CE has not improved for 2 epochs
     updates_per_epoch: int = 32
     clips_per_model: int = 16
     clip_seconds: float = 5.0
@@ -204,8 +204,9 @@ def _train(argv: tp.List[str], log: Path, label: str, epochs: int):
     xp = experiments.run(argv, log_file=log, quiet=True, on_line=_print_epochs(label, epochs))
     history = experiments.history(xp)
     if history:
-        print(f"      {label}: {len(history)} epochs, best valid ce {min(e['valid']['ce'] for e in history):.3f} "
-              f"(experiment {xp.sig})", flush=True)
+        stopped = ", stopped early: valid ce stopped improving" if len(history) < epochs else ""
+        print(f"      {label}: {len(history)} epochs{stopped}, best valid ce "
+              f"{min(e['valid']['ce'] for e in history):.3f} (experiment {xp.sig})", flush=True)
     return xp
 
 
@@ -307,7 +308,7 @@ def build_parser(prog: str = "python -m genrecraft.demo") -> argparse.ArgumentPa
 
 
 def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m genrecraft.demo") -> int:
-    """Run genrecraft end to end offline on a built-in corpus (CPU, about 6 minutes)."""
+    """Run genrecraft end to end offline on a built-in corpus (CPU, about 16 minutes)."""
     args = build_parser(prog).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # audiocraft warns "Dora directory: ..." each time an experiment is looked up; the stages print where things are

@@ -18,8 +18,6 @@ Target: >= 30x real time on 2 workers (issue 19; stretch 40x).
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
 import os
 import resource
@@ -27,11 +25,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from genrecraft.core.serve import FolderServer  # noqa: E402
 
 # (Debian package, version the figures were measured with, [files]); Debian bookworm.
 REAL_SET = [
@@ -119,18 +118,8 @@ def main() -> None:
                 lines.append(f"{{base}}/s{i}.mp3 artist=artist{i % 4}")
             audio, fmt = songs * seconds, "mp3 160k over loopback HTTP"
 
-        class Quiet(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-        class Server(http.server.ThreadingHTTPServer):
-            def handle_error(self, request, client_address):
-                if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-                    super().handle_error(request, client_address)  # yt-dlp closing a probe early is not one
-
-        server = Server(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+        server = FolderServer(www)
+        base = server.url
         playlist = root / "playlist.txt"
         playlist.write_text("\n".join(line.format(base=base) for line in lines) + "\n")
         for name in ("MSD_musicnn", "MTT_musicnn"):
@@ -141,7 +130,7 @@ def main() -> None:
                        progress=False)
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         load_end = os.getloadavg()[0]
-        server.shutdown()
+        server.close()
     minutes = audio / 60
     row = {"set": args.set_name, "songs": songs, "minutes_of_music": round(minutes, 2),
            "chunks": sum(result.counts.values()), "workers": args.workers, "wall_s": round(wall, 1),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import http.server
 import json
 import logging
 import os
@@ -27,13 +26,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import typing as tp
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from genrecraft.core.serve import FolderServer  # noqa: E402
 
 BUILD = ["--tagger", "none", "--chunk-seconds", "3", "--name", "rel_bench", "--quiet"]
 PATCHED_MAIN = """
@@ -327,29 +327,8 @@ def _changed(option: str, value: str, rate: int = 32000):
 
 
 def _serve(root: Path):
-    hits: tp.List[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def handle(self):
-            try:
-                super().handle()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # yt-dlp probes files and hangs up
-
-        def do_GET(self):
-            hits.append(self.path)
-            super().do_GET()
-
-        def do_HEAD(self):
-            hits.append(self.path)
-            super().do_HEAD()
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}", hits
+    server = FolderServer(root)
+    return server, server.url, server.hits
 
 
 def dead_links(box, tmp, ref, links=200):
@@ -375,7 +354,7 @@ def dead_links(box, tmp, ref, links=200):
         return ok, (f"{links} dead links saved as skips: {saved}; rerun re-checked {rechecked} ({rerun_s:.1f} s); "
                     f"--retry-failed found the revived one: {songs == 2}")
     finally:
-        server.shutdown()
+        server.close()
 
 
 def network_timeout(box, tmp, ref):
@@ -395,7 +374,7 @@ def network_timeout(box, tmp, ref):
         return (ok and not remembered and again.returncode == 0 and songs == 2,
                 f"{detail}; rerun exit {again.returncode}, {songs} of 2 songs")
     finally:
-        server.shutdown()
+        server.close()
 
 
 def descriptions(box, tmp, ref):

@@ -21,19 +21,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
-import http.server
 import logging
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import typing as tp
 from pathlib import Path
 
 from genrecraft.core.audio import list_audio
+from genrecraft.core.serve import FolderServer
 
 from . import experiments
 from .core import cli, paths
@@ -150,27 +148,14 @@ def serve(folder: Path, port: int = DEMO_PORT) -> tp.Iterator[str]:
     """Serve ``folder`` on 127.0.0.1 for the duration of the block; yields the base URL. Falls back to a free
     port (and says so) if ``port`` is taken."""
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def handle(self):
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                super().handle()
-
-    handler = functools.partial(Quiet, directory=str(folder))
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = FolderServer(folder, port)
     except OSError:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server = FolderServer(folder)
         print(f"      port {port} is taken: serving on {server.server_address[1]} instead (the split by song, "
               "which follows the URLs, will differ from other runs)", flush=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with server:
+        yield server.url
 
 
 def build_dataset(playlist: Path, out: Path, name: str, config: DemoConfig) -> None:

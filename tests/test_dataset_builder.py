@@ -1,13 +1,10 @@
 """dataset_builder end to end: real yt-dlp against a loopback server, local files, bad input, resume, splits,
 manifests read back by audiocraft's MusicDataset."""
 
-import functools
-import http.server
 import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import soundfile as sf
 
 from dataset_builder import BuildConfig, build, merge
 from dataset_builder.playlist import read_playlist
+from genrecraft.core.serve import FolderServer
 from genrecraft.synth import SongSpec, render_song
 
 pytestmark = pytest.mark.slow
@@ -54,21 +52,8 @@ def corpus(tmp_path_factory):
     sf.write(root / "local" / "short.wav", np.zeros(32000 * 5, np.float32) + 0.1, 32000)
     sf.write(root / "local" / "silence.wav", np.zeros(32000 * 40, np.float32), 32000)
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def handle(self):
-            try:
-                super().handle()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # yt-dlp probes files and hangs up
-
-    handler = functools.partial(Quiet, directory=str(root / "www"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with FolderServer(root / "www") as server:
+        yield root, server.url
 
 
 def _playlist(root: Path, base: str) -> Path:

@@ -7,8 +7,6 @@ Songs are 8 s long, cut into 3 s chunks (two per song), labelled with ``--tagger
 
 import dataclasses
 import errno
-import functools
-import http.server
 import itertools
 import json
 import os
@@ -16,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import soundfile as sf
 
 from dataset_builder import BuildConfig, build
 from dataset_builder.faults import EnvironmentFault
+from genrecraft.core.serve import FolderServer
 from genrecraft.synth import SongSpec, render_song
 
 SONGS = [("C", "major", 120, "synthpop"), ("A", "minor", 84, "lofi"), ("F#", "major", 132, "synthpop")]
@@ -168,29 +166,8 @@ def test_killed_worker_is_reported_and_retried(case, reference, monkeypatch):
 
 
 def _serve(root: Path):
-    hits = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def handle(self):
-            try:
-                super().handle()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # yt-dlp probes files and hangs up
-
-        def do_GET(self):
-            hits.append(self.path)
-            super().do_GET()
-
-        def do_HEAD(self):
-            hits.append(self.path)
-            super().do_HEAD()
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}", hits
+    server = FolderServer(root)
+    return server, server.url, server.hits
 
 
 @pytest.mark.slow
@@ -214,7 +191,7 @@ def test_dead_link_is_saved_at_once_and_retry_failed_tries_again(songs, tmp_path
         third = build(playlist, out, BuildConfig(**CONFIG), progress=False, retry_failed=True)
         assert any("dead.wav" in h for h in hits) and third.songs == 2 and not third.failures
     finally:
-        server.shutdown()
+        server.close()
 
 
 @pytest.mark.slow
@@ -247,7 +224,7 @@ def test_network_timeout_is_not_remembered(songs, tmp_path, work_dir, monkeypatc
         assert proc.returncode == 0, proc.stderr  # the next run downloads it
         assert len(list((out / "items").glob("*.json"))) == 2
     finally:
-        server.shutdown()
+        server.close()
 
 
 @pytest.mark.slow

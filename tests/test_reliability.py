@@ -381,11 +381,28 @@ def _gone(pids: set, within: float = 10.0) -> bool:
     return not any(_alive(p) for p in pids)
 
 
+def _signal_state(pid: int) -> str:
+    """How process ``pid`` treats signals (/proc: blocked, ignored and caught masks), for failure messages."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return f"process {pid} has ended"
+    return ", ".join(line.replace("\t", " ") for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+
+
 def _start_labelling(playlist: Path, out: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "dataset_builder", str(playlist), "--out", str(out), "--tagger", "none",
            "--chunk-seconds", "3", "--workers", "2", "--quiet", "--name", "rel_test", *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    # A child inherits an ignored SIGINT and the signal mask of the thread that starts it: start the builder as a
+    # terminal would, whatever earlier tests or libraries did to this process's own handling of Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGINT, previous)
     deadline = time.time() + 120
     while time.time() < deadline and len(_workers(proc.pid)) < 2 and proc.poll() is None:
         time.sleep(0.02)
@@ -417,12 +434,13 @@ def test_ctrl_c_prints_one_line(case, reference):
         proc = _start_labelling(playlist, target)
         workers = _children(proc.pid)  # the workers and multiprocessing's resource tracker
         assert len(_workers(proc.pid)) == 2, "the labelling workers did not start"
+        state = _signal_state(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: the whole group
         _, err = proc.communicate(timeout=60)
         if proc.returncode != 0:
             break
     out = target
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"{err}\nthe builder's signal masks when the Ctrl-C was sent: {state}"
     assert "Traceback" not in err and "interrupted" in err
     assert len([line for line in err.splitlines() if line.strip()]) == 1, err
     assert _gone(workers), "workers outlived the builder"

@@ -5,6 +5,8 @@
   deletes what it did not write, but it does remove songs that left the playlist from its own ``items/``.
 - ``.lock`` is held (``flock``) for the whole run and names the process holding it; a second builder on the same
   folder stops with that name. The kernel drops the lock when the process dies, even on kill -9.
+- Files are written atomically (``.NAME.tmp-PID``, then renamed); a run killed mid-write leaves such a temporary,
+  and the next run removes it once it holds the lock.
 - ``--out`` inside an input folder is refused: the next run would read its own chunks as songs.
 """
 
@@ -18,7 +20,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from genrecraft.core.atomic import write_text
+from genrecraft.core.atomic import remove_stale_temporaries, write_text
 
 MARKER = ".genrecraft-dataset"
 LOCK = ".lock"
@@ -80,7 +82,9 @@ def claim(out: Path, force: bool = False) -> tp.Iterator[Path]:
                                  "started": _dt.datetime.now().isoformat(timespec="seconds"),
                                  "command": _command()}) + "\n")
         handle.flush()
-        if not (out / MARKER).is_file():
+        if (out / MARKER).is_file():  # ours: a killed run's half-written files go (we hold the lock)
+            remove_stale_temporaries(out)
+        else:
             write_text(out / MARKER, "This folder is a genrecraft dataset_builder output; reruns resume it.\n")
         yield out
     finally:

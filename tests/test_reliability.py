@@ -258,6 +258,21 @@ def test_second_builder_on_one_folder_is_refused(case):
     assert not (out / "items").exists()  # the second one wrote nothing
 
 
+def test_a_killed_runs_half_written_files_are_removed_on_rerun(tmp_path):
+    from dataset_builder.outdir import claim
+
+    out = tmp_path / "out"
+    with claim(out):
+        pass
+    stale = out / "chunks" / "song" / ".song-00000000.wav.tmp-4242"  # what kill -9 during a write leaves
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"RIFF half")
+    other = out / "chunks" / "song" / ".notes.tmp-draft"  # not our pattern: kept
+    other.write_text("mine")
+    with claim(out):
+        assert not stale.exists() and other.read_text() == "mine"
+
+
 @pytest.mark.slow
 def test_foreign_folder_needs_force_and_keeps_its_files(case, reference):
     playlist, out = case

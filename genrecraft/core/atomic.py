@@ -5,8 +5,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import typing as tp
 from pathlib import Path
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp-\d+$")
+
+
+def temporary_name(target: Path) -> Path:
+    """The temporary file :func:`atomic_path` writes before renaming it over ``target``."""
+    return target.with_name(f".{target.name}.tmp-{os.getpid()}")
+
+
+def remove_stale_temporaries(folder: tp.Union[str, Path]) -> tp.List[Path]:
+    """Delete the temporaries a killed writer left under ``folder`` (``.NAME.tmp-PID`` files only).
+
+    Call it only while no other process writes there (for example, holding the folder's lock): a live writer's
+    temporary looks the same. Returns what was removed.
+    """
+    removed = []
+    for path in Path(folder).rglob(".*.tmp-*"):
+        if _TEMPORARY.match(path.name) and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -14,7 +38,7 @@ def atomic_path(target: tp.Union[str, Path]) -> tp.Iterator[Path]:
     """Yield a temporary path next to ``target``; on success it replaces ``target``, on error it is deleted."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(target)
     try:
         yield tmp
         os.replace(tmp, target)

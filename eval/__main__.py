@@ -17,7 +17,7 @@ from pathlib import Path
 from genrecraft.core import cli
 from genrecraft.core.atomic import write_json
 from genrecraft.core.audio import list_audio, load_audio
-from genrecraft.models import SPEC_HELP, default_device, load_model, parse_model_spec
+from genrecraft.models import SPEC_HELP, default_device, load_for_inference, parse_model_spec
 
 from . import stats
 from .ce import CEConfig, check_manifest, evaluate_ce
@@ -64,7 +64,7 @@ def cmd_ce(args) -> int:
     if not Path(args.manifest).exists():
         raise FileNotFoundError(f"manifest {args.manifest} does not exist")
     check_manifest(args.manifest)  # before loading the model: a bad manifest is named in seconds
-    model = load_model(args.model, device=_device(args.device))
+    model = load_for_inference(args.model, device=_device(args.device))
     result = evaluate_ce(model, args.manifest, _ce_config(args), model_name=args.model)
     ci = result.intervals
     print(f"{args.model} on {args.manifest} ({result.sampling}, {len(result.units)} units, {result.n_tokens} tokens)")
@@ -131,7 +131,7 @@ def cmd_generate(args) -> int:
     (name, text), = cli.named([_one_model(args)])
     spec = parse_model_spec(text)
     label = name or args.label or spec.label
-    paths = generate_for_eval(lambda: load_model(spec, device=_device(args.device)), label, args.manifest,
+    paths = generate_for_eval(lambda: load_for_inference(spec, device=_device(args.device)), label, args.manifest,
                               args.out, _gen_config(args))
     for kind, files in paths.items():
         print(f"{kind}: {len(files)} clips in {files[0].parent}")

@@ -88,51 +88,75 @@ def nearest(query: Item, references: tp.Sequence[Item], other_songs_only: bool =
     return best
 
 
-def check(generated: tp.Sequence[tp.Union[str, Path]], training: tp.Sequence[tp.Union[str, Path]],
-          backend: tp.Any = None, sample_rate: int = 32000, max_reference: int = 200, seed: int = 0,
-          progress: bool = False) -> tp.Dict[str, tp.Any]:
-    """Nearest training chunk of each ``generated`` clip and the clips closer to one than the training chunks of
-    different songs are to each other (see the module docstring). Returns ``{"thresholds", "clips",
-    "flagged", "n_training", "n_reference"}``; ``thresholds`` is ``{measure: value}``."""
+@dataclasses.dataclass
+class Reference:
+    """The training side of the check, computed once per training set and clip length: every chunk's
+    descriptors and the thresholds (see the module docstring)."""
+
+    items: tp.List[Item]
+    thresholds: tp.Dict[str, float]
+    clip_seconds: float
+    n_reference: int
+
+
+def reference(training: tp.Sequence[tp.Union[str, Path]], clip_seconds: float, backend: tp.Any = None,
+              sample_rate: int = 32000, max_reference: int = 200, seed: int = 0,
+              progress: bool = False) -> Reference:
+    """Describe the training chunks and set each measure's threshold from their ``clip_seconds`` openings."""
     from tqdm import tqdm
 
-
-    if not generated:
-        raise ValueError("no generated clips to check")
+    training = list(training)
     if len({song_of(p) for p in training}) < 2:
         raise ValueError(f"the training set has {len({song_of(p) for p in training})} song(s): the thresholds "
                          "compare chunks of different songs, so it needs at least 2")
-
     backend = get_backend(DEFAULT_BACKEND if backend is None else backend)
-    durations = [len(load_audio(p, sample_rate)) / sample_rate for p in generated]
-    clip_seconds = float(np.median(durations))
-    train_items, openings = [], []
-    for path in tqdm(list(training), desc="memorisation (training chunks)", disable=not progress):
-        audio = load_audio(path, sample_rate)
-        train_items.append(describe(audio, sample_rate, backend, str(path), song_of(path)))
+    items = []
+    for path in tqdm(training, desc="memorisation (training chunks)", disable=not progress):
+        items.append(describe(load_audio(path, sample_rate), sample_rate, backend, str(path), song_of(path)))
     rng = np.random.default_rng(seed)
     subset = (rng.choice(len(training), size=max_reference, replace=False) if len(training) > max_reference
               else np.arange(len(training)))
-    for i in subset:
-        audio = load_audio(training[i], sample_rate, duration=clip_seconds)
-        openings.append(describe(audio, sample_rate, backend, str(training[i]), song_of(training[i])))
+    openings = [describe(load_audio(training[i], sample_rate, duration=clip_seconds), sample_rate, backend,
+                         str(training[i]), song_of(training[i])) for i in subset]
+    reference_pairs = [nearest(q, items, other_songs_only=True) for q in openings]
     thresholds = {}
-    reference_pairs = [nearest(q, train_items, other_songs_only=True) for q in openings]
     for m in MEASURES:
         values = [r[m][0] for r in reference_pairs if np.isfinite(r[m][0])]
         thresholds[m] = float(max(values)) if values else float("nan")
+    return Reference(items, thresholds, clip_seconds, int(len(subset)))
+
+
+def check(generated: tp.Sequence[tp.Union[str, Path]], training: tp.Sequence[tp.Union[str, Path]],
+          backend: tp.Any = None, sample_rate: int = 32000, max_reference: int = 200, seed: int = 0,
+          progress: bool = False, reuse: tp.Optional[tp.Dict[float, Reference]] = None) -> tp.Dict[str, tp.Any]:
+    """Nearest training chunk of each ``generated`` clip and the clips closer to one than the training chunks of
+    different songs are to each other (see the module docstring). Returns ``{"thresholds", "clips",
+    "flagged", "n_training", "n_reference"}``; ``thresholds`` is ``{measure: value}``. ``reuse`` ({clip
+    seconds: :class:`Reference`}, filled as it goes) shares the training side between calls on one training set."""
+    from tqdm import tqdm
+
+    if not generated:
+        raise ValueError("no generated clips to check")
+    backend = get_backend(DEFAULT_BACKEND if backend is None else backend)
+    durations = [len(load_audio(p, sample_rate)) / sample_rate for p in generated]
+    clip_seconds = float(np.median(durations))
+    ref = reuse.get(clip_seconds) if reuse is not None else None
+    if ref is None:
+        ref = reference(training, clip_seconds, backend, sample_rate, max_reference, seed, progress)
+        if reuse is not None:
+            reuse[clip_seconds] = ref
     clips = []
     for path in tqdm(list(generated), desc="memorisation (generated clips)", disable=not progress):
         item = describe(load_audio(path, sample_rate), sample_rate, backend, str(path))
-        near = nearest(item, train_items)
+        near = nearest(item, ref.items)
         entry = {"path": str(path)}
         for m in MEASURES:
             entry[m] = {"similarity": near[m][0], "nearest": near[m][1],
-                        "above_threshold": bool(near[m][0] > thresholds[m])}
+                        "above_threshold": bool(near[m][0] > ref.thresholds[m])}
         entry["flagged"] = any(entry[m]["above_threshold"] for m in MEASURES)
         clips.append(entry)
-    return {"thresholds": thresholds, "clip_seconds": clip_seconds, "n_training": len(training),
-            "n_reference": int(len(subset)), "clips": clips,
+    return {"thresholds": ref.thresholds, "clip_seconds": clip_seconds, "n_training": len(training),
+            "n_reference": ref.n_reference, "clips": clips,
             "flagged": [c["path"] for c in clips if c["flagged"]]}
 
 
@@ -142,9 +166,11 @@ def compare_stage(report: tp.Dict[str, tp.Any], clips: tp.Mapping[str, tp.Mappin
     """``eval.compare``'s ``memorisation`` stage: :func:`check` of each model's text-to-music clips against the
     training split ``train_manifest``, into ``report["results"][label]["memorisation"]``."""
     training = list_audio(train_manifest)
+    backend = get_backend(DEFAULT_BACKEND if backend is None else backend)
+    shared: tp.Dict[float, Reference] = {}  # the training side, described once for every model
     for label, paths in clips.items():
         report["results"][label]["memorisation"] = check(paths["text"], training, backend=backend, seed=seed,
-                                                         progress=progress)
+                                                         progress=progress, reuse=shared)
 
 
 def markdown_lines(report: tp.Mapping[str, tp.Any]) -> tp.List[str]:

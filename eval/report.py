@@ -37,7 +37,7 @@ from genrecraft.core import cli, compat
 from genrecraft.core.atomic import write_json, write_text
 from genrecraft.core.audio import list_audio, load_audio
 from genrecraft.curves import plot_training_curves
-from genrecraft.models import (ModelSpec, codec_fingerprint, default_device, load_model, model_config, parse_model_spec,
+from genrecraft.models import (ModelSpec, codec_fingerprint, default_device, load_for_inference, model_config, parse_model_spec,
                                training_segment)
 
 from . import adherence, memorisation, stats
@@ -170,7 +170,7 @@ def compare(models: tp.Mapping[str, str], manifest: tp.Union[str, Path], out_dir
         def get_model(spec=spec, loaded=loaded):
             if "model" not in loaded:
                 logger.info("Loading %s", spec.text)
-                loaded["model"] = load_model(spec, device=device)
+                loaded["model"] = load_for_inference(spec, device=device)
             return loaded["model"]
 
         if "ce" in config.stages:

@@ -34,7 +34,7 @@ from .core import cli
 from .core.atomic import write_text
 from .core.runs import read_history
 from .curves import plot_valid_comparison
-from .models import SPEC_HELP, default_device, load_model
+from .models import SPEC_HELP, default_device, load_for_inference
 
 #: Models of the report in their order; the first is the baseline.
 LABELS = ("base", "full", "lora")
@@ -61,6 +61,7 @@ class ReportConfig:
     note: tp.Optional[str] = None
     device: tp.Optional[str] = None
     seed: int = 0
+    cfg_coef: float = 3.0  # classifier-free guidance of every generation (MusicGen's default)
     segment_duration: tp.Optional[float] = None  # CE window in seconds; None: the models' shortest training segment
     train_manifest: tp.Optional[str] = None  # the target style's training split: adherence and memorisation
 
@@ -334,7 +335,8 @@ def evaluate(models: tp.Mapping[str, str], manifest: Path, out: Path, config: Re
     compare_config = CompareConfig(
         ce=CEConfig(progress=progress, seed=config.seed, segment_duration=config.segment_duration),
         generate=GenerateConfig(n=config.clips_per_model, duration=config.clip_seconds,
-                                prompt_duration=config.prompt_seconds, seed=config.seed, progress=progress),
+                                prompt_duration=config.prompt_seconds, seed=config.seed, cfg_coef=config.cfg_coef,
+                                progress=progress),
         device=config.device, curves=False, progress=progress, train_manifest=config.train_manifest)
     eval_dir = out / "eval"
     report = compare(dict(models), manifest, eval_dir, compare_config)
@@ -371,10 +373,10 @@ def make_listening_pairs(models: tp.Mapping[str, str], dataset: Path, folder: Pa
     device = config.device or default_device()
     prompts = pairs.sample_descriptions(dataset, config.listening_prompts, seed=config.seed)
     settings = pairs.PairsConfig(generation=pairs.GenerationSettings(duration=config.listening_seconds,
-                                                                      seed=config.seed),
+                                                                      seed=config.seed, cfg_coef=config.cfg_coef),
                                  style=config.style, blind_seed=config.seed)
     specs = {label: as_spec(spec) for label, spec in models.items()}
-    loaders = {label: (lambda spec=spec: load_model(spec, device=device)) for label, spec in specs.items()}
+    loaders = {label: (lambda spec=spec: load_for_inference(spec, device=device)) for label, spec in specs.items()}
     return pairs.make_pairs(loaders, prompts, folder, settings, specs={k: v.text for k, v in specs.items()})
 
 
@@ -388,7 +390,8 @@ def evaluate_demo(runs: tp.Mapping[str, tp.Any], out: Path, config: tp.Any) -> E
                                  listening_prompts=config.listening_prompts,
                                  listening_seconds=max(1.0, config.clip_seconds), style="lo-fi", device="cpu",
                                  title="genrecraft demo: base vs full fine-tuning vs LoRA on style B (lo-fi)",
-                                 note=DEMO_NOTE, train_manifest=str(dataset / "egs" / "train"))
+                                 note=DEMO_NOTE, train_manifest=str(dataset / "egs" / "train"),
+                                 cfg_coef=config.cfg_coef)
     return evaluate(models, dataset / "egs" / "test", out, report_config, dataset=dataset,
                     runs={label: Path(runs[label].folder) for label in LABELS})
 
@@ -420,6 +423,8 @@ def build_parser(prog: str = "python -m genrecraft.report") -> argparse.Argument
     parser.add_argument("--segment-duration", type=float, default=None,
                         help="cross-entropy window in seconds, the same for every model (default: the shortest "
                              "training segment among the models)")
+    parser.add_argument("--cfg-coef", type=float, default=defaults.cfg_coef,
+                        help="classifier-free guidance of every generated clip")
     cli.add_device(parser)
     parser.add_argument("--train-manifest", default=None,
                         help="the target style's training split (e.g. data/jpop/egs/train): adds style adherence "
@@ -432,7 +437,7 @@ def run(args: argparse.Namespace) -> int:
     config = ReportConfig(clips_per_model=args.num_clips, clip_seconds=args.duration,
                           listening_prompts=args.listening_prompts, listening_seconds=args.listening_duration,
                           style=args.style, title=args.title,
-                          device=args.device, segment_duration=args.segment_duration,
+                          device=args.device, segment_duration=args.segment_duration, cfg_coef=args.cfg_coef,
                           train_manifest=args.train_manifest)
     result = build_report(models, args.manifest, args.out, config, dataset=args.dataset)
     print(f"Report: {result['report']}\n        {result['markdown']}")

@@ -21,7 +21,7 @@ import typing as tp
 from pathlib import Path
 
 from genrecraft.core import cli
-from genrecraft.models import SPEC_HELP, default_device, load_model, parse_model_spec
+from genrecraft.models import SPEC_HELP, default_device, load_for_inference, parse_model_spec
 from scripts.listening import pairs
 
 
@@ -98,7 +98,7 @@ def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m scripts.
 
 def _loader(spec: str, device: str) -> tp.Callable[[], tp.Any]:
     def load() -> tp.Any:
-        return load_model(spec, device=device)
+        return load_for_inference(spec, device=device)
 
     return load
 

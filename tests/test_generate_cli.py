@@ -155,3 +155,18 @@ def test_adapter_argument_parsing(tmp_path):
     odd.mkdir()
     assert cli.AdapterArg.parse(str(odd)).folder == odd  # an existing folder is read whole
     assert cli.main(["--model", "tiny:0"]) == 2  # no prompt: a user error, exit 2
+
+
+def test_evaluation_loads_an_adapter_folded_in(adapters):
+    """eval and the listening tests load LoRA models merged and plain: the same tokens, no adapter left."""
+    one = adapters[0]
+    adapted, merged = models.load_model(f"tiny:0@{one}"), models.load_for_inference(f"tiny:0@{one}")
+    assert lora.has_lora(adapted.lm) and not lora.has_lora(merged.lm)
+    assert not any("lora" in k for k in merged.lm.state_dict())
+    tokens = []
+    for model in (adapted, merged, models.load_model("tiny:0")):
+        model.set_generation_params(duration=0.5, use_sampling=False, cfg_coef=1.0)
+        with torch.no_grad():
+            tokens.append(model.generate(["lofi, E minor"], progress=False, return_tokens=True)[1])
+    assert torch.equal(tokens[0], tokens[1]) and not torch.equal(tokens[0], tokens[2])  # the adapter counts
+    assert not lora.has_lora(models.load_for_inference("tiny:0").lm)

@@ -72,3 +72,18 @@ def test_tiny_models_clips_are_checked(training, tmp_path):
     for clip in result["clips"]:
         for m in mem.MEASURES:
             assert np.isfinite(clip[m]["similarity"]) and clip[m]["nearest"] in {str(p) for p in training}
+
+
+def test_the_training_side_is_described_once_for_every_model(training, tmp_path, monkeypatch):
+    clip = tmp_path / "0000.wav"
+    sf.write(clip, render_song(SongSpec("B", "major", 128.0, "synthpop", seed=9), 4.0), 32000)
+    calls = []
+    real = mem.describe
+    monkeypatch.setattr(mem, "describe", lambda *a, **k: calls.append(1) or real(*a, **k))
+    shared = {}
+    first = mem.check([clip], training, reuse=shared)
+    after_first = len(calls)
+    second = mem.check([clip], training, reuse=shared)
+    assert after_first == 6 + 6 + 1  # training chunks, their openings, the clip
+    assert len(calls) - after_first == 1 and list(shared) == [pytest.approx(4.0)]
+    assert second["thresholds"] == first["thresholds"] and second["clips"] == first["clips"]

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from genrecraft.core.procs import alive, children, spawned_workers  # noqa: E402
 from genrecraft.core.serve import FolderServer  # noqa: E402
 
 BUILD = ["--tagger", "none", "--chunk-seconds", "3", "--name", "rel_bench", "--quiet"]
@@ -102,32 +103,10 @@ def _manifest(out: Path) -> tp.Optional[tp.Dict[str, tp.List[str]]]:
         return None
 
 
-def _children(pid: int) -> tp.Set[int]:
-    found: tp.Set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found |= {int(c) for c in (task / "children").read_text().split()}
-    return found
 
 
-def _workers(pid: int) -> set:
-    """The labelling workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
-    found = set()
-    for child in _children(pid):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmdline:
-            found.add(child)
-    return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _start(box: Sandbox, out: Path, *extra: str) -> subprocess.Popen:
@@ -138,9 +117,9 @@ def _start(box: Sandbox, out: Path, *extra: str) -> subprocess.Popen:
 
 def _wait_workers(proc: subprocess.Popen, n: int = 2, limit: float = 120) -> tp.Set[int]:
     deadline = time.time() + limit
-    while time.time() < deadline and proc.poll() is None and len(_workers(proc.pid)) < n:
+    while time.time() < deadline and proc.poll() is None and len(spawned_workers(proc.pid)) < n:
         time.sleep(0.02)
-    return _workers(proc.pid)
+    return spawned_workers(proc.pid)
 
 
 # -- the cases ---------------------------------------------------------------------------------------------------
@@ -220,13 +199,13 @@ def _kill9_series(box, tmp, ref, workers: int, times: int):
             _wait_workers(proc, workers)  # once while the workers run for sure, then at random moments
         else:
             time.sleep(rng.uniform(0.5, 6.0))
-        kids = _children(proc.pid)
+        kids = children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         deadline = time.time() + 10
-        while time.time() < deadline and any(_alive(k) for k in kids):
+        while time.time() < deadline and any(alive(k) for k in kids):
             time.sleep(0.1)
-        orphans += sum(_alive(k) for k in kids)
+        orphans += sum(alive(k) for k in kids)
     ok2, detail2 = _recovered(box, out, ref, before, "--workers", str(workers))
     tmp_left = list(out.rglob("*.tmp-*"))
     return ok2 and not orphans and not tmp_left, (f"{times} kills at random moments, {orphans} orphaned worker(s), "
@@ -249,7 +228,7 @@ def ctrl_c(box, tmp, ref):
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     lines = [line for line in err.splitlines() if line.strip()]
-    left = [w for w in workers if _alive(w)]
+    left = [w for w in workers if alive(w)]
     ok = proc.returncode == 130 and len(lines) == 1 and "Traceback" not in err and not left
     ok2, detail2 = _recovered(box, out, ref, before)
     return ok and ok2, f"exit {proc.returncode}: {lines[-1][:100] if lines else ''} ({len(lines)} line(s)); {detail2}"
@@ -551,12 +530,12 @@ def _server_case(kind: str):
                 else:  # a Content-Length larger than the body: the client goes quiet
                     reply = _post(srv, b'{"rater": "ann"}', length="500")
                     ok, detail = time.time() - t0 < 10, f"closed after {time.time() - t0:.1f} s"
-                alive = " 200 " in _raw(srv, b"GET /api/test HTTP/1.0\r\n\r\n").split("\r\n")[0]
+                answering = " 200 " in _raw(srv, b"GET /api/test HTTP/1.0\r\n\r\n").split("\r\n")[0]
         finally:
             printed, sys.stderr = sys.stderr.getvalue(), stderr
-        ok = ok and alive and "Traceback" not in printed
+        ok = ok and answering and "Traceback" not in printed
         status = reply.split("\r\n")[0]
-        return ok, f"{status} {detail}; server still answers: {alive}; traceback: {'Traceback' in printed}"
+        return ok, f"{status} {detail}; server still answers: {answering}; traceback: {'Traceback' in printed}"
     return case
 
 

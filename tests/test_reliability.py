@@ -22,6 +22,7 @@ import soundfile as sf
 
 from dataset_builder import BuildConfig, build
 from dataset_builder.faults import EnvironmentFault
+from genrecraft.core.procs import children, spawned_workers, wait_gone
 from genrecraft.core.serve import FolderServer
 from genrecraft.synth import SongSpec, render_song
 
@@ -357,43 +358,12 @@ def test_moved_dataset_is_rewritten_under_its_new_place(case, reference):
 
 # 5. Workers die with their parent; Ctrl-C prints one line
 
-def _children(pid: int) -> set:
-    found = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found |= {int(c) for c in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return found
 
 
-def _workers(pid: int) -> set:
-    """The labelling workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
-    found = set()
-    for child in _children(pid):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmdline:
-            found.add(child)
-    return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
-def _gone(pids: set, within: float = 10.0) -> bool:
-    """Whether every process of ``pids`` has ended within ``within`` seconds (the resource tracker ends last, once
-    the pipes of the processes it watched close)."""
-    deadline = time.time() + within
-    while time.time() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.1)
-    return not any(_alive(p) for p in pids)
 
 
 def _signal_state(pid: int) -> str:
@@ -419,7 +389,7 @@ def _start_labelling(playlist: Path, out: Path, *extra: str) -> subprocess.Popen
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         signal.signal(signal.SIGINT, previous)
     deadline = time.time() + 120
-    while time.time() < deadline and len(_workers(proc.pid)) < 2 and proc.poll() is None:
+    while time.time() < deadline and len(spawned_workers(proc.pid)) < 2 and proc.poll() is None:
         time.sleep(0.02)
     return proc
 
@@ -428,11 +398,11 @@ def _start_labelling(playlist: Path, out: Path, *extra: str) -> subprocess.Popen
 def test_kill9_of_the_builder_leaves_no_worker(case, reference):
     playlist, out = case
     proc = _start_labelling(playlist, out)
-    workers = _children(proc.pid)  # the workers and multiprocessing's resource tracker
-    assert len(_workers(proc.pid)) == 2, "the labelling workers did not start"
+    workers = children(proc.pid)  # the workers and multiprocessing's resource tracker
+    assert len(spawned_workers(proc.pid)) == 2, "the labelling workers did not start"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert _gone(workers), "workers outlived the builder"
+    assert wait_gone(workers), "workers outlived the builder"
     assert _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3", "--workers", "2",
                 "--name", "rel_test").returncode == 0
     assert _manifest(out) == reference and not list(out.rglob("*.tmp-*"))
@@ -447,8 +417,8 @@ def test_ctrl_c_prints_one_line(case, reference):
     for attempt in range(3):
         target = out if attempt == 0 else out.with_name(f"{out.name}-{attempt}")
         proc = _start_labelling(playlist, target)
-        workers = _children(proc.pid)  # the workers and multiprocessing's resource tracker
-        assert len(_workers(proc.pid)) == 2, "the labelling workers did not start"
+        workers = children(proc.pid)  # the workers and multiprocessing's resource tracker
+        assert len(spawned_workers(proc.pid)) == 2, "the labelling workers did not start"
         state = _signal_state(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: the whole group
         _, err = proc.communicate(timeout=60)
@@ -458,7 +428,7 @@ def test_ctrl_c_prints_one_line(case, reference):
     assert proc.returncode == 130, f"{err}\nthe builder's signal masks when the Ctrl-C was sent: {state}"
     assert "Traceback" not in err and "interrupted" in err
     assert len([line for line in err.splitlines() if line.strip()]) == 1, err
-    assert _gone(workers), "workers outlived the builder"
+    assert wait_gone(workers), "workers outlived the builder"
     assert _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3",
                 "--name", "rel_test").returncode == 0
     assert _manifest(out) == reference

@@ -2,6 +2,7 @@
 
     python bench/bench_codec.py            # codec fitted on 32 songs; 24 synthetic + 12 General MIDI test clips
     python bench/bench_codec.py --quick    # 8 songs; 6 + 3 test clips
+    python bench/bench_codec.py --codec griffin_lim_iters=64   # a variant: results/codec_griffin_lim_iters64.json
 
 The codec is fitted (k-means codebooks) on training songs of both kinds - synthetic songs in the demo's two
 styles and General MIDI songs (the label benchmark's development grooves) - then every clip of two held-out test
@@ -72,7 +73,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer songs (a smoke run)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per test clip (default %(default)s)")
+    parser.add_argument("--codec", action="append", default=[], metavar="KEY=VALUE",
+                        help="a codec setting other than the default (genrecraft.spectral_codec.DEFAULTS), repeatable; "
+                             "the results go to codec_<key><value>.json")
     args = parser.parse_args()
+    from genrecraft.spectral_codec import DEFAULTS
+
+    overrides = {}
+    for item in args.codec:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--codec {item}: use KEY=VALUE, e.g. griffin_lim_iters=64")
+        if key not in DEFAULTS:
+            parser.error(f"--codec {item}: unknown setting; known: {', '.join(sorted(DEFAULTS))}")
+        overrides[key] = type(DEFAULTS[key])(value)
 
     import numpy as np
     import soxr
@@ -83,7 +97,7 @@ def main() -> None:
     from dataset_builder.label.dsp import DspLabeler
     from genrecraft import synth
     from genrecraft.core import compat
-    from genrecraft.spectral_codec import DEFAULTS, fit_spectral_codec
+    from genrecraft.spectral_codec import fit_spectral_codec
     from tests.fixtures import gmsongs
 
     compat.apply()
@@ -94,7 +108,7 @@ def main() -> None:
         folder = Path(tmp)
         t0 = time.time()
         files = training_songs(args.quick, folder, 30.0)
-        fitted = fit_spectral_codec(files, folder / "codec.th", seconds_per_file=30.0, progress=False)
+        fitted = fit_spectral_codec(files, folder / "codec.th", seconds_per_file=30.0, progress=False, **overrides)
         fit_seconds = time.time() - t0
         codec = CompressionSolver.model_from_checkpoint(str(folder / "codec.th"))
         labeler = DspLabeler()
@@ -106,7 +120,7 @@ def main() -> None:
         for name, clips in sets.items():
             kept_key = kept_tempo = 0
             truth_before = truth_after = 0.0
-            mels, enc, dec, audio_seconds = [], 0.0, 0.0, 0.0
+            mels, enc, dec, audio_seconds, lost = [], 0.0, 0.0, 0.0, []
             for spec, clip, rate in clips:
                 x = clip if rate == codec.sample_rate else soxr.resample(clip, rate, codec.sample_rate)
                 x = np.ascontiguousarray(x, dtype=np.float32)
@@ -121,6 +135,8 @@ def main() -> None:
                 before, after = labeler(x, codec.sample_rate), labeler(y, codec.sample_rate)
                 kept_key += (before.key, before.scale) == (after.key, after.scale)
                 kept_tempo += tempo_class(before.bpm, after.bpm) == "correct"
+                if tempo_class(before.bpm, after.bpm) != "correct":
+                    lost.append({"bpm": spec.bpm, "before": round(before.bpm, 1), "after": round(after.bpm, 1)})
                 truth_before += mirex(spec.key, spec.mode, before.key, before.scale)
                 truth_after += mirex(spec.key, spec.mode, after.key, after.scale)
                 mels.append(mel_distance_db(x, y, codec.sample_rate))
@@ -128,9 +144,10 @@ def main() -> None:
             rows.append({"set": name, "clips": n, "key_kept": kept_key / n, "tempo_kept": kept_tempo / n,
                          "key_truth": truth_before / n, "key_truth_decoded": truth_after / n,
                          "mel_distance_db": float(np.mean(mels)), "encode_rtf": enc / audio_seconds,
-                         "decode_rtf": dec / audio_seconds})
-    report("codec" + ("_quick" if args.quick else ""), rows, params={
-        "codec": {k: v for k, v in DEFAULTS.items()}, "frame_rate": codec.frame_rate, "bands": codec.n_bands,
+                         "decode_rtf": dec / audio_seconds, "tempo_lost": lost})
+    variant = "".join(f"_{k}{v}" for k, v in overrides.items())
+    report("codec" + variant + ("_quick" if args.quick else ""), rows, params={
+        "codec": {**DEFAULTS, **overrides}, "frame_rate": codec.frame_rate, "bands": codec.n_bands,
         "training_songs": len(files), "training_seconds_per_song": 30.0, "fit_seconds": round(fit_seconds, 1),
         "codes_used": fitted["codes_used"], "seconds_per_test_clip": args.seconds, "threads": 2,
         "labeller": "dataset_builder DspLabeler (degara + backbeat)", "targets": {"key_kept": 0.9, "tempo_kept": 0.9}})

@@ -84,7 +84,7 @@ STYLES = {
 
 
 #: The demo codec's settings (:data:`genrecraft.spectral_codec.DEFAULTS` keys); the LM's n_q and card follow.
-CODEC = {"n_q": 4, "bins": 512, "hop_length": 640}
+CODEC = {"n_q": 4, "bins": 1024, "hop_length": 640}
 
 #: Learning rate of full fine-tuning, the base's own.
 FINETUNE_LR = 0.003
@@ -94,9 +94,9 @@ FINETUNE_LR = 0.003
 LORA_LR = 0.01
 
 #: LoRA on everything the LM computes with, the codebook embeddings (``emb``) included: style B's tokens need
-#: embeddings of their own. Measured on one base (16 clips, FAD against style B's test clips; base 495): attention,
-#: FFN and output heads at r 8 reached valid CE 4.16 and FAD 873, at r 32 3.59 and 549; with ``emb`` at r 16,
-#: 2.71 and 295 (full fine-tuning: 2.78 and 320).
+#: embeddings of their own. Measured on one base (512-code codec; 16 clips, FAD against style B's test clips; base
+#: 495): attention, FFN and output heads at r 8 reached valid CE 4.16 and FAD 873, at r 32 3.59 and 549; with
+#: ``emb`` at r 16, 2.71 and 295 (full fine-tuning: 2.78 and 320).
 DEMO_LORA_TARGETS = ("self_attn.q", "self_attn.k", "self_attn.v", "self_attn.out", "cross_attention.q",
                      "cross_attention.k", "cross_attention.v", "cross_attention.out", "linear1", "linear2", "linears",
                      "emb")

@@ -41,7 +41,7 @@ from .core.atomic import atomic_path
 logger = logging.getLogger(__name__)
 
 KIND = "genrecraft_spectral"
-DEFAULTS: tp.Dict[str, tp.Any] = {"sample_rate": 32000, "n_fft": 2048, "hop_length": 640, "n_q": 4, "bins": 512,
+DEFAULTS: tp.Dict[str, tp.Any] = {"sample_rate": 32000, "n_fft": 2048, "hop_length": 640, "n_q": 4, "bins": 1024,
                                   "griffin_lim_iters": 32, "floor_db": -60.0}
 
 
@@ -80,7 +80,7 @@ def _make_class():
         """
 
         def __init__(self, sample_rate: int = 32000, n_fft: int = 2048, hop_length: int = 640, n_q: int = 4,
-                     bins: int = 512, griffin_lim_iters: int = 32, floor_db: float = -60.0):
+                     bins: int = 1024, griffin_lim_iters: int = 32, floor_db: float = -60.0):
             super().__init__()
             if sample_rate % hop_length:
                 raise ValueError(f"hop_length={hop_length} must divide sample_rate={sample_rate} (an integer "

@@ -43,7 +43,7 @@ from .synth import SongSpec, render_song
 
 @dataclasses.dataclass
 class DemoConfig:
-    """Sizes of the demo. The defaults take about 10 minutes on 2 CPU cores; ``quick()`` is the CI setting."""
+    """Sizes of the demo. The defaults take about 13 minutes on 2 CPU cores; ``quick()`` is the CI setting."""
 
     out: Path
     songs_per_style: int = 10  # split 6 / 2 / 2 by song: FAD's reference is two songs, not one
@@ -307,7 +307,7 @@ def build_parser(prog: str = "python -m genrecraft.demo") -> argparse.ArgumentPa
 
 
 def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m genrecraft.demo") -> int:
-    """Run genrecraft end to end offline on a built-in corpus (CPU, about 10 minutes)."""
+    """Run genrecraft end to end offline on a built-in corpus (CPU, about 13 minutes)."""
     args = build_parser(prog).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # audiocraft warns "Dora directory: ..." each time an experiment is looked up; the stages print where things are

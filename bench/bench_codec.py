@@ -134,8 +134,9 @@ def main() -> None:
                 audio_seconds += len(x) / codec.sample_rate
                 before, after = labeler(x, codec.sample_rate), labeler(y, codec.sample_rate)
                 kept_key += (before.key, before.scale) == (after.key, after.scale)
-                kept_tempo += tempo_class(before.bpm, after.bpm) == "correct"
-                if tempo_class(before.bpm, after.bpm) != "correct":
+                tempo_same = tempo_class(before.bpm, after.bpm) == "correct"
+                kept_tempo += tempo_same
+                if not tempo_same:
                     lost.append({"bpm": spec.bpm, "before": round(before.bpm, 1), "after": round(after.bpm, 1)})
                 truth_before += mirex(spec.key, spec.mode, before.key, before.scale)
                 truth_after += mirex(spec.key, spec.mode, after.key, after.scale)

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genrecraft.core.procs import alive, children, spawned_workers  # noqa: E402
+from genrecraft.core.procs import alive, children, wait_for_workers, wait_gone  # noqa: E402
 from genrecraft.core.serve import FolderServer  # noqa: E402
 
 BUILD = ["--tagger", "none", "--chunk-seconds", "3", "--name", "rel_bench", "--quiet"]
@@ -103,23 +103,10 @@ def _manifest(out: Path) -> tp.Optional[tp.Dict[str, tp.List[str]]]:
         return None
 
 
-
-
-
-
-
-
 def _start(box: Sandbox, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dataset_builder", str(box.playlist), "--out", str(out), *BUILD,
                              *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             start_new_session=True)
-
-
-def _wait_workers(proc: subprocess.Popen, n: int = 2, limit: float = 120) -> tp.Set[int]:
-    deadline = time.time() + limit
-    while time.time() < deadline and proc.poll() is None and len(spawned_workers(proc.pid)) < n:
-        time.sleep(0.02)
-    return spawned_workers(proc.pid)
 
 
 # -- the cases ---------------------------------------------------------------------------------------------------
@@ -176,7 +163,7 @@ def killed_worker(box, tmp, ref):
     out = tmp / "out"
     before = box.files([out])
     proc = _start(box, out, "--workers", "2")
-    workers = _wait_workers(proc)
+    workers = wait_for_workers(proc, 2)
     if len(workers) < 2:
         proc.kill()
         return False, "the workers did not start"
@@ -196,15 +183,13 @@ def _kill9_series(box, tmp, ref, workers: int, times: int):
     for attempt in range(times):
         proc = _start(box, out, "--workers", str(workers))
         if attempt == 0 and workers > 1:
-            _wait_workers(proc, workers)  # once while the workers run for sure, then at random moments
+            wait_for_workers(proc, workers)  # once while the workers run for sure, then at random moments
         else:
             time.sleep(rng.uniform(0.5, 6.0))
         kids = children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        deadline = time.time() + 10
-        while time.time() < deadline and any(alive(k) for k in kids):
-            time.sleep(0.1)
+        wait_gone(kids, 10)
         orphans += sum(alive(k) for k in kids)
     ok2, detail2 = _recovered(box, out, ref, before, "--workers", str(workers))
     tmp_left = list(out.rglob("*.tmp-*"))
@@ -224,7 +209,7 @@ def ctrl_c(box, tmp, ref):
     out = tmp / "out"
     before = box.files([out])
     proc = _start(box, out, "--workers", "2")
-    workers = _wait_workers(proc)
+    workers = wait_for_workers(proc, 2)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     lines = [line for line in err.splitlines() if line.strip()]

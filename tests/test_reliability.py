@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ import soundfile as sf
 
 from dataset_builder import BuildConfig, build
 from dataset_builder.faults import EnvironmentFault
-from genrecraft.core.procs import children, spawned_workers, wait_gone
+from genrecraft.core.procs import children, spawned_workers, wait_for_workers, wait_gone
 from genrecraft.core.serve import FolderServer
 from genrecraft.synth import SongSpec, render_song
 
@@ -358,14 +357,6 @@ def test_moved_dataset_is_rewritten_under_its_new_place(case, reference):
 
 # 5. Workers die with their parent; Ctrl-C prints one line
 
-
-
-
-
-
-
-
-
 def _signal_state(pid: int) -> str:
     """How process ``pid`` treats signals (/proc: blocked, ignored and caught masks), for failure messages."""
     try:
@@ -388,9 +379,7 @@ def _start_labelling(playlist: Path, out: Path, *extra: str) -> subprocess.Popen
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         signal.signal(signal.SIGINT, previous)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(spawned_workers(proc.pid)) < 2 and proc.poll() is None:
-        time.sleep(0.02)
+    wait_for_workers(proc, 2)
     return proc
 
 

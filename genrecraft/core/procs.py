@@ -5,6 +5,7 @@ killed or interrupted run."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 import typing as tp
 from pathlib import Path
@@ -40,8 +41,17 @@ def alive(pid: int) -> bool:
         return False
 
 
+def wait_for_workers(proc: "subprocess.Popen", n: int, within: float = 120.0) -> tp.Set[int]:
+    """Wait up to ``within`` seconds, while ``proc`` runs, until it has ``n`` spawned workers; returns them."""
+    deadline = time.time() + within
+    while time.time() < deadline and proc.poll() is None and len(spawned_workers(proc.pid)) < n:
+        time.sleep(0.02)
+    return spawned_workers(proc.pid)
+
+
 def wait_gone(pids: tp.Iterable[int], within: float = 10.0) -> bool:
-    """Wait up to ``within`` seconds for every process of ``pids`` to end; whether they all did."""
+    """Wait up to ``within`` seconds for every process of ``pids`` to end; whether they all did (multiprocessing's
+    resource tracker ends last, once the pipes of the processes it watched close)."""
     pids = set(pids)
     deadline = time.time() + within
     while time.time() < deadline and any(alive(p) for p in pids):

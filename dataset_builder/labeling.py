@@ -6,8 +6,9 @@ worker are in flight, so memory stays bounded whatever the number of chunks.
 
 Workers die with the builder: on Linux each asks the kernel for SIGKILL when its parent dies
 (``PR_SET_PDEATHSIG``), so a kill -9 of the builder (what the OOM killer sends) leaves no worker behind, and they
-ignore Ctrl-C (the builder stops them). A worker that dies (killed, out of memory) is reported as a fault of the
-machine: its chunks stay unlabelled, the run exits non-zero and the next run labels them.
+ignore Ctrl-C (the builder stops them). A worker that dies (killed, out of memory) while chunks are still being
+cut only costs a warning: the chunks it left are labelled after the cut, by new workers. One that dies then is
+reported as a fault of the machine: its chunks stay unlabelled, the run exits non-zero and the next run labels them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import concurrent.futures as cf
 import concurrent.futures.process
 import contextlib
 import json
+import logging
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import typing as tp
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from .label import LabelConfig, Labeler, Labels
 from .label.taggers import VOCAL_DETECTOR
 from .playlist import Failure
 
+logger = logging.getLogger(__name__)
 _worker_labeler: tp.Optional[Labeler] = None
 
 
@@ -83,16 +87,27 @@ def _label_file(path: str, target: str) -> tp.Optional[str]:
 def _sigint_blocked() -> tp.Iterator[None]:
     """Workers started inside this block have Ctrl-C blocked from their first instruction (a child inherits the
     signal mask of the thread that starts it, across exec), so a Ctrl-C while one starts prints no traceback from
-    it. The builder loses nothing: a SIGINT that arrives meanwhile waits, or goes to another thread, and still
-    raises KeyboardInterrupt here."""
+    it. A Ctrl-C that arrives meanwhile is raised (as KeyboardInterrupt) when the block ends, not inside it: the
+    kernel may hand the signal to another of the builder's threads, whose handler would still interrupt this one,
+    mid-way through sending a new worker its start-up data (the worker then dies with a traceback). The builder
+    loses nothing."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
+    caught: tp.List[int] = []
+    handler = signal.getsignal(signal.SIGINT)
+    deferring = callable(handler) and threading.current_thread() is threading.main_thread()
+    if deferring:
+        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if deferring:
+            signal.signal(signal.SIGINT, handler)
+            if caught:
+                handler(signal.SIGINT, None)  # the builder's own handler: raises KeyboardInterrupt
 
 
 def _stop(pool: cf.ProcessPoolExecutor) -> None:
@@ -155,9 +170,19 @@ class LabelAhead:
                 self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                     initializer=_init_worker,
                                                     initargs=(self.label_config, os.getpid()))
-            with _sigint_blocked():  # submit starts the workers
-                self._futures.append(self._pool.submit(_label_file, chunk.path,
-                                                       str(self.folder / f"{chunk.chunk_id}.json")))
+            try:
+                with _sigint_blocked():  # submit starts the workers
+                    self._futures.append(self._pool.submit(_label_file, chunk.path,
+                                                           str(self.folder / f"{chunk.chunk_id}.json")))
+            except concurrent.futures.process.BrokenProcessPool:
+                # A worker died (kill -9, the OOM killer). Nothing is lost: label_chunks, after the cut, labels
+                # with new workers whatever has no label yet.
+                logger.warning("a labelling worker died (killed, or out of memory); the chunks it left are "
+                               "labelled after the cut")
+                self.workers = 0  # submit no more
+                _stop(self._pool)
+                self._pool = None
+                return
 
     def close(self, progress: bool = True) -> None:
         """Wait for every submitted chunk (whatever its outcome) and stop the workers."""
@@ -224,28 +249,29 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
             context = multiprocessing.get_context("spawn")
             pool = cf.ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
                                           initargs=(label_config, os.getpid()))
+            lost: tp.List[Chunk] = []  # set when a worker dies
             try:
                 pending: tp.Dict[cf.Future, Chunk] = {}
                 queue = list(todo)
-                while queue or pending:
+                while (queue or pending) and not lost:
                     while queue and len(pending) < 2 * config.workers:
-                        chunk = queue.pop(0)
-                        with _sigint_blocked():  # submit starts the workers
-                            future = pool.submit(_label_file, chunk.path, str(folder / f"{chunk.chunk_id}.json"))
-                        pending[future] = chunk
+                        try:
+                            with _sigint_blocked():  # submit starts the workers
+                                future = pool.submit(_label_file, queue[0].path,
+                                                     str(folder / f"{queue[0].chunk_id}.json"))
+                        except concurrent.futures.process.BrokenProcessPool:
+                            lost = [*pending.values(), *queue]
+                            break
+                        pending[future] = queue.pop(0)
+                    if lost:
+                        break
                     finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                     for future in finished:
                         chunk = pending.pop(future)
                         try:
                             error = future.result()
                         except concurrent.futures.process.BrokenProcessPool:
-                            # A worker died (kill -9, the OOM killer): the pool is gone; nothing it held is a
-                            # verdict on the chunks, which the next run labels.
                             lost = [chunk, *pending.values(), *queue]
-                            failures += [environment(c, "a labelling worker died (killed, or out of memory); "
-                                                        "rerun to label this chunk") for c in lost]
-                            pending, queue = {}, []
-                            bar.update(len(lost))
                             break
                         except EnvironmentFault as exc:
                             if exc.fatal:
@@ -259,6 +285,13 @@ def label_chunks(chunks: tp.Sequence[Chunk], out: Path, config, progress: bool =
                 _stop(pool)
                 raise
             pool.shutdown(wait=True)
+            # A worker died (kill -9, the OOM killer), before a chunk was handed over or while it ran: the pool is
+            # gone; nothing it held is a verdict on the chunks, which the next run labels (those that finished in
+            # the meantime keep their labels).
+            lost = [c for c in lost if not _is_current(_read_label(folder, c), label_config)]
+            failures += [environment(c, "a labelling worker died (killed, or out of memory); rerun to label this "
+                                        "chunk") for c in lost]
+            bar.update(len(lost))
     bar.close()
     labels = {}
     for chunk in chunks:  # what was stored before, else what this run wrote (or the old file if labelling failed)

@@ -5,6 +5,8 @@ message, that nothing was lost and that nothing was written outside --out.
 Songs are 8 s long, cut into 3 s chunks (two per song), labelled with ``--tagger none``: seconds per build.
 """
 
+import concurrent.futures as cf
+import concurrent.futures.process
 import dataclasses
 import errno
 import itertools
@@ -163,6 +165,78 @@ def test_killed_worker_is_reported_and_retried(case, reference, monkeypatch):
     monkeypatch.undo()
     again = build(playlist, out, BuildConfig(workers=2, **CONFIG), progress=False)
     assert not again.environment_failures and victim.exists() and _manifest(out) == reference
+
+
+def _kill_worker_once(path: str, target: str):
+    """Kill this worker if the marker file named by ``GENRECRAFT_TEST_KILL_ONCE`` is there (and take it); label
+    otherwise."""
+    from dataset_builder import labeling
+
+    try:
+        Path(os.environ["GENRECRAFT_TEST_KILL_ONCE"]).unlink()
+    except FileNotFoundError:
+        return labeling._label_file(path, target)  # the worker's own module: the real labeller
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _built_chunks(out: Path):
+    from dataset_builder.chunk import read_done
+
+    return [c for done in sorted((out / "chunks").glob("*/_done.json")) for c in read_done(done, out)[0]]
+
+
+@pytest.mark.slow
+def test_a_worker_dead_while_songs_are_cut_costs_only_a_warning(case, reference, monkeypatch, caplog, tmp_path):
+    """Labelling overlaps the cut; a worker that dies then breaks the pool before the next song's chunks are handed
+    over. The builder goes on, and labels them after the cut with new workers."""
+    from dataset_builder import labeling
+
+    playlist, out = case
+    build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    chunks = _built_chunks(out)
+    for label in (out / "labels").glob("*.json"):
+        label.unlink()
+    marker = tmp_path / "kill-once"
+    marker.touch()
+    monkeypatch.setenv("GENRECRAFT_TEST_KILL_ONCE", str(marker))
+    monkeypatch.setattr(labeling, "_label_file", _kill_worker_once)
+    with labeling.LabelAhead(out, BuildConfig(workers=2, **CONFIG)) as ahead:
+        ahead.submit(chunks[:1])
+        assert isinstance(ahead._futures[0].exception(timeout=120), cf.process.BrokenProcessPool)
+        ahead.submit(chunks[1:])  # the pool is broken: this used to raise
+        ahead.close(progress=False)
+    assert "labelling worker died" in caplog.text and not marker.exists()
+    labels, failures = labeling.label_chunks(chunks, out, BuildConfig(workers=2, **CONFIG), progress=False)
+    assert not failures and sorted(labels) == sorted(c.chunk_id for c in chunks)
+    assert _manifest(out) == reference
+
+
+class _BreaksAtSecondSubmit(cf.ProcessPoolExecutor):
+    """A pool whose workers die between the first chunk and the handing over of the second."""
+
+    def submit(self, *args, **kwargs):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 2:
+            raise cf.process.BrokenProcessPool("a child process terminated abruptly")
+        return super().submit(*args, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_worker_dead_before_a_chunk_is_handed_over_is_reported(case, monkeypatch):
+    from dataset_builder import labeling
+
+    playlist, out = case
+    build(playlist, out, BuildConfig(**CONFIG), progress=False)
+    chunks = _built_chunks(out)
+    for label in (out / "labels").glob("*.json"):
+        label.unlink()
+    monkeypatch.setattr(labeling.cf, "ProcessPoolExecutor", _BreaksAtSecondSubmit)
+    labels, failures = labeling.label_chunks(chunks, out, BuildConfig(workers=2, **CONFIG), progress=False)
+    assert len(labels) == 1 and len(failures) == len(chunks) - 1
+    assert all(f.kind == "environment" and "worker died" in f.reason for f in failures)
+    monkeypatch.undo()
+    labels, failures = labeling.label_chunks(chunks, out, BuildConfig(workers=2, **CONFIG), progress=False)
+    assert not failures and len(labels) == len(chunks)
 
 
 def _serve(root: Path):
@@ -421,6 +495,36 @@ def test_ctrl_c_prints_one_line(case, reference):
     assert _cli(playlist, "--out", out, "--tagger", "none", "--chunk-seconds", "3",
                 "--name", "rel_test").returncode == 0
     assert _manifest(out) == reference
+
+
+def test_a_ctrl_c_while_a_worker_starts_waits_for_the_start():
+    """The kernel hands a SIGINT to any thread that does not block it; Python then runs the handler in the main
+    thread at once, even inside the block that starts a worker, which would leave the worker half-started (it dies
+    printing a traceback). The interrupt must come when the block ends."""
+    import threading
+    import time
+
+    from dataset_builder.labeling import _sigint_blocked
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    idle = threading.Event()
+    other = threading.Thread(target=idle.wait, daemon=True)  # a thread with SIGINT unblocked
+    other.start()
+    time.sleep(0.2)  # until it waits (a thread still starting was not handed the signal in trials)
+    reached_end = False
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _sigint_blocked():
+                os.kill(os.getpid(), signal.SIGINT)
+                deadline = time.monotonic() + 0.5
+                while time.monotonic() < deadline:  # bytecode runs: a handler run now would raise here
+                    pass
+                reached_end = True
+        assert reached_end, "the Ctrl-C was raised inside the block"
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        idle.set()
+        signal.signal(signal.SIGINT, previous)
 
 
 # 7. Descriptions say what the labels and tags say

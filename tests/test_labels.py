@@ -75,6 +75,25 @@ def test_backbeat_octave_decisions_on_known_grids():
     assert backbeat_octave(snare, 90.0, grid(90.0)[:5]).reason == "too few beats"
 
 
+def test_beat_regularity_ignores_the_trackers_first_and_last_beat():
+    from dataset_builder.label.dsp import beat_regularity
+
+    steady = np.arange(0.3, 15.0, 0.75)  # 80 bpm over a 15 s chunk: 19 intervals
+    assert beat_regularity(steady) == 1.0
+    settling = steady.copy()
+    settling[0] -= 0.2  # the tracker's first beat and last beat off the pulse
+    settling[-1] += 0.1
+    assert beat_regularity(settling) == 1.0
+    assert beat_regularity(settling, edge=0) == pytest.approx(17 / 19)  # what it was: below the 0.95 kept
+    wandering = steady.copy()
+    wandering[8:11] += [0.1, 0.25, 0.1]  # inside the chunk: counted
+    assert beat_regularity(wandering) < 0.8
+    short = steady[:6].copy()  # 5 intervals: too few to leave any out
+    short[0] -= 0.2
+    assert beat_regularity(short) == pytest.approx(4 / 5)
+    assert beat_regularity(steady[:4]) == 0.0  # 3 intervals: no tempo can be trusted
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs fluidsynth (make sysdeps installs it)")
 def test_octave_check_on_sampled_drums():

@@ -24,7 +24,8 @@ if tp.TYPE_CHECKING:
 # and 0.93, right ones mostly 1.0; any threshold in (0.93, 0.986] leaves no false tempo in a dev description and 8 %
 # of the right tempi out; 0.95 is inside (so it was before the tracker's first and last beats were left out: 0.88
 # and 0.91, (0.911, 0.973]). Key: every key of those songs was right (strengths >= 0.76), so no threshold can
-# be chosen on them and none is applied.
+# be chosen on them and none is applied; where keys do go wrong (15 s clips, bench/bench_confidence.py), they are
+# as strong as right ones.
 MIN_KEY_STRENGTH = 0.0
 MIN_TEMPO_CONFIDENCE = 0.95
 DEFAULT_MIN_TAG_CONFIDENCE = 0.25

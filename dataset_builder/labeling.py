@@ -113,12 +113,18 @@ def _sigint_blocked() -> tp.Iterator[None]:
 def _stop(pool: cf.ProcessPoolExecutor) -> None:
     """Stop a pool now: cancel what is queued and kill the workers (used on Ctrl-C and on a fatal fault)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.kill()
     for process in processes:
         process.join(timeout=5)
+    if manager is not None:
+        # The pool's manager thread closes its wake-up pipe as it ends; Python's exit hook for pools writes to that
+        # pipe without a lock, and the two racing printed an OSError traceback after Ctrl-C (one CI run). With the
+        # workers dead it ends at once.
+        manager.join(timeout=10)
 
 
 def _label_config(config) -> LabelConfig:

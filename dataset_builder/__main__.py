@@ -123,9 +123,16 @@ def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "python -m dataset_
               f"`python -m dataset_builder merge ... --out DIR`")
     else:
         counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
-        print(f"\n{result.songs} songs -> chunks: {counts}. {len(result.failures)} skipped "
-              f"(see {result.out / 'failures.jsonl'}).\nDataset card: {result.card}\n"
+        skipped = sum(1 for f in result.failures if f.skipped)
+        warned = len(result.failures) - skipped
+        print(f"\n{result.songs} songs -> chunks: {counts}. {skipped} skipped"
+              + (f", {result.dropped_vocal} chunk(s) dropped as vocal (--vocals drop)" if result.dropped_vocal else "")
+              + (f", {warned} playlist warning(s) (songs kept)" if warned else "")
+              + f" (see {result.out / 'failures.jsonl'}).\nDataset card: {result.card}\n"
               f"Train: dora -P genrecraft run solver=musicgen/genrecraft_small_lora dset={result.dset}")
+        if result.empty_splits:
+            print(f"warning: no chunk in {', '.join(result.empty_splits)}: add songs (each split takes whole songs)",
+                  file=sys.stderr)
     machine = result.environment_failures
     if machine:
         print(f"error: {len(machine)} item(s) failed for reasons of the machine, not of the songs (first: "

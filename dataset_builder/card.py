@@ -102,8 +102,11 @@ def confidence_lines(chunks: tp.Sequence[Chunk], items: tp.Mapping[str, Item], l
     unsure_key = sum(lab.key_strength < MIN_KEY_STRENGTH for lab in own)
     unsure_tempo = sum(lab.tempo_confidence is not None and lab.tempo_confidence < MIN_TEMPO_CONFIDENCE
                        for lab in own)
-    lines += ["", f"Key left out of {unsure_key} of {len(own)} descriptions (key strength < {MIN_KEY_STRENGTH:g}), "
-              f"tempo left out of {unsure_tempo} (beat regularity < {MIN_TEMPO_CONFIDENCE:g})."]
+    key_line = (f"Key left out of {unsure_key} of {len(own)} descriptions (key strength < {MIN_KEY_STRENGTH:g})"
+                if MIN_KEY_STRENGTH > 0 else "Key stated in every description (no key-strength threshold: on songs "
+                "of known key, wrong keys were as strong as right ones)")
+    lines += ["", f"{key_line}; tempo left out of {unsure_tempo} of {len(own)} (beat regularity < "
+                  f"{MIN_TEMPO_CONFIDENCE:g})."]
     given = {i: t for i, t in from_playlist.items() if t}
     lines += ["", "Labels from the playlist (they replace the labeller's in descriptions and sidecars):", ""]
     if given:
@@ -138,8 +141,9 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
     stats.update({"songs": len(used_items), "chunks": len(chunks), "hours": round(total_hours, 4),
                   "artists": len({items[i].artist for i in used_items}),
                   "duplicate_groups": sum(1 for n in groups.values() if n > 1),
-                  "failures": len(failures),
-                  "failures_of_the_machine": sum(1 for f in failures if f.kind == "environment")})
+                  "failures": sum(1 for f in failures if f.skipped),
+                  "failures_of_the_machine": sum(1 for f in failures if f.kind == "environment"),
+                  "playlist_warnings": sum(1 for f in failures if not f.skipped)})
     if vocal_report is not None and vocal_report.mode != "keep":
         known = [v for v in vocal_report.scores.values() if v is not None]
         stats["vocals"] = {"mode": vocal_report.mode, "threshold": vocal_report.threshold, "scored_chunks": len(known),
@@ -177,6 +181,12 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
         item = items[item_id]
         lines.append(f"| {item.title.replace('|', '/')} | {item.artist.replace('|', '/')} | {song_split[item_id]} "
                      f"| {item.source_url} | {item.license} |")
+    warnings = [f for f in failures if not f.skipped]
+    if warnings:
+        lines += ["", f"## Playlist warnings ({len(warnings)}): the songs are kept", "", "| line | entry | warning |",
+                  "| --- | --- | --- |"]
+        lines += [f"| {f.line or ''} | {f.source.replace('|', '/')} | {f.reason.replace('|', '/')} |" for f in warnings]
+    failures = [f for f in failures if f.skipped]
     lines += ["", f"## Skipped ({len(failures)})", ""]
     if failures:
         lines += ["| stage | input | line | reason |", "| --- | --- | --- | --- |"]

@@ -13,6 +13,7 @@ tags: artist, title, genre, license, moods, instrument, keywords, description.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import shlex
 import typing as tp
@@ -46,15 +47,22 @@ class Failure:
     """Something that was skipped, and why (collected into the failure report).
 
     ``kind`` is ``"skip"`` for the song's own faults (cannot decode, silent, too short, dead link), remembered by
-    reruns until ``--retry-failed``, and ``"environment"`` for the machine's (disk full, permission denied, a killed
-    worker, a network time-out): never remembered, the run exits non-zero and the next run tries again."""
+    reruns until ``--retry-failed``; ``"environment"`` for the machine's (disk full, permission denied, a killed
+    worker, a network time-out): never remembered, the run exits non-zero and the next run tries again; and
+    ``"warning"`` for a playlist line whose song is kept all the same (an unknown tag, left out; a duplicate, kept
+    once)."""
 
     stage: str
     reason: str
     source: str = ""
     line: int = 0
     item_id: str = ""
-    kind: str = "skip"  # "skip": the song's own fault, remembered; "environment": the machine's, retried next run
+    kind: str = "skip"  # "skip": the song's own fault, remembered; "environment": the machine's, retried next run;
+    # "warning": the song is kept
+
+    @property
+    def skipped(self) -> bool:
+        return self.kind != "warning"
 
     def to_dict(self) -> tp.Dict[str, tp.Any]:
         return dataclasses.asdict(self)
@@ -69,9 +77,13 @@ def _parse_tags(words: tp.List[str], line: int) -> tp.Tuple[tp.Dict[str, str], t
     for word in words:
         key, sep, value = word.partition("=")
         if not sep or not key:
-            errors.append(f"line {line}: {word!r} is not a key=value tag")
+            errors.append(f"line {line}: {word!r} is not a key=value tag: left out, the song kept (quote tag values "
+                          "with spaces)")
         elif key not in KNOWN_TAGS:
-            errors.append(f"line {line}: unknown tag {key!r} (known: {', '.join(sorted(KNOWN_TAGS))})")
+            close = difflib.get_close_matches(key.lower(), sorted(KNOWN_TAGS), n=1)
+            hint = f"did you mean {close[0]}=? " if close else ""
+            errors.append(f"line {line}: unknown tag {key!r} left out, the song kept ({hint}known: "
+                          f"{', '.join(sorted(KNOWN_TAGS))})")
         else:
             tags[key] = value
     return tags, errors
@@ -164,7 +176,7 @@ def read_playlist(path: tp.Union[str, Path], allow_file_urls: bool = False
             if not words:
                 continue
             tags, errors = _parse_tags(words[1:], number)
-            failures += [Failure("playlist", e, text, number) for e in errors]
+            failures += [Failure("playlist", e, text, number, kind="warning") for e in errors]
             found, bad = _classify(words[0], path.resolve().parent, tags, number, allow_file_urls, words[0])
             sources += found
             failures += bad
@@ -172,7 +184,7 @@ def read_playlist(path: tp.Union[str, Path], allow_file_urls: bool = False
     for source in sources:
         if source.key in unique:
             failures.append(Failure("playlist", f"duplicate of line {unique[source.key].line} (kept once)",
-                                    source.origin, source.line))
+                                    source.origin, source.line, kind="warning"))
         else:
             unique[source.key] = source
     return list(unique.values()), failures

@@ -88,6 +88,17 @@ def built(corpus, work_dir):
     return root, base, playlist, out, result
 
 
+def test_a_misspelt_tag_is_a_warning_with_a_suggestion_and_the_song_is_kept(tmp_path):
+    song = tmp_path / "song.wav"
+    song.touch()
+    playlist = tmp_path / "playlist.txt"
+    playlist.write_text(f"{song}  genra=synthwave artist=A\n")
+    sources, failures = read_playlist(playlist)
+    assert len(sources) == 1 and sources[0].tags == {"artist": "A"}
+    assert [f.kind for f in failures] == ["warning"] and not failures[0].skipped
+    assert "did you mean genre=?" in failures[0].reason and "the song kept" in failures[0].reason
+
+
 def test_playlist_parsing(corpus):
     root, base = corpus
     sources, failures = read_playlist(_playlist(root, base))
@@ -95,6 +106,10 @@ def test_playlist_parsing(corpus):
     assert "file:// URLs are off by default" in reasons
     assert "unknown tag 'colour'" in reasons
     assert "no such file or folder" in reasons and "duplicate of line 2" in reasons
+    def kinds(text):
+        return [f.kind for f in failures if text in f.reason]
+    assert kinds("unknown tag") == ["warning"] and kinds("duplicate of line") == ["warning"]  # the songs are kept
+    assert kinds("no such file") == ["skip"] and kinds("file:// URLs") == ["skip"]
     song0 = next(s for s in sources if s.location.endswith("/song0.mp3"))
     assert song0.tags == {"artist": "Band A", "title": "アイドル / Idol .."}
     m3u = root / "list.m3u"
@@ -255,3 +270,20 @@ def test_cli_help_and_errors(tmp_path):
     out = subprocess.run([sys.executable, "-m", "dataset_builder", str(tmp_path / "none.txt"), "--out",
                           str(tmp_path / "o")], capture_output=True, text=True)
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def test_the_summary_counts_warnings_apart_and_names_an_empty_split(tmp_path, work_dir):
+    for i, (key, bpm) in enumerate((("C", 120.0), ("A", 90.0))):
+        sf.write(tmp_path / f"s{i}.wav", render_song(SongSpec(key, "major", bpm, "synthpop", seed=i), 8.0), 32000)
+    playlist = tmp_path / "playlist.txt"
+    playlist.write_text("s0.wav  genra=synthwave\ns1.wav\n")
+    proc = subprocess.run([sys.executable, "-m", "dataset_builder", str(playlist), "--out", str(tmp_path / "out"),
+                           "--tagger", "none", "--chunk-seconds", "3", "--name", "summary_test", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 skipped, 1 playlist warning(s) (songs kept)" in proc.stdout
+    card = (tmp_path / "out" / "dataset_card.md").read_text()
+    assert "## Playlist warnings (1): the songs are kept" in card and "## Skipped (0)" in card
+    assert "did you mean genre=?" in card
+    # two songs cannot fill three splits (each takes whole songs): the empty one is named
+    assert "warning: no chunk in " in proc.stderr and "error:" not in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 import typing as tp
 
@@ -107,6 +108,8 @@ class BuildConfig:
                 "no tag below 0.1)")
         if self.vocals == "drop" and self.tagger != "musicnn":
             bad("vocals", self.vocals, "drop needs the vocal score of --tagger musicnn")
+        if self.vocals == "separate" and importlib.util.find_spec("demucs") is None:
+            bad("vocals", self.vocals, "separate needs demucs: pip install 'genrecraft[separate]'")  # before any work
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
             bad("shard", f"{i}/{n}", "use i/n with 0 <= i < n, e.g. 0/4")

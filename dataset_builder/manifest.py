@@ -49,7 +49,7 @@ def with_tags(labels: Labels, tags: tp.Mapping[str, str]) -> Labels:
     return dataclasses.replace(labels, **changes) if changes else labels
 
 
-def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str, seed: int, config=None
+def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: tp.Optional[str], seed: int, config=None
                ) -> tp.Dict[str, tp.Any]:
     """The sidecar of one chunk: MusicInfo fields (in types audiocraft keeps) plus provenance. The MusicInfo fields
     and the description say only what is sure enough (:func:`.label.confidence.confident`, with ``config``'s
@@ -93,6 +93,18 @@ def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: str
             value = None if full is None else score(full.scores)
             info[field] = None if value is None else round(value, 4)
     return info
+
+
+def write_dropped_sidecars(dropped: tp.Sequence[Chunk], items: tp.Mapping[str, Item],
+                           labels: tp.Mapping[str, Labels], config) -> None:
+    """The sidecars of chunks ``--vocals drop`` left out of the manifests: in no split (``"split": null``) and
+    saying why, whatever an earlier run with another mode wrote there."""
+    for chunk in dropped:
+        info = music_info(chunk, items[chunk.item_id], labels.get(chunk.chunk_id), None, config.seed, config)
+        info["dropped"] = "vocal (--vocals drop)"
+        sidecar = Path(chunk.path).with_suffix(".json")
+        if not sidecar.exists() or json.loads(sidecar.read_text()) != info:
+            write_json(sidecar, info)
 
 
 def dset_yaml(out: Path, sample_rate: int) -> str:

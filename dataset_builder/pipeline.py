@@ -29,7 +29,7 @@ from .config import BuildConfig
 from .dedupe import duplicate_groups
 from .download import Item, download, load_item
 from .labeling import LabelAhead, label_chunks
-from .manifest import write_manifests
+from .manifest import write_dropped_sidecars, write_manifests
 from .outdir import check_not_inside, claim
 from .playlist import Failure, read_playlist
 from .split import SPLITS, apply_caps, assign_splits
@@ -47,6 +47,8 @@ class BuildResult:
     songs: int
     failures: tp.List[Failure]
     card: tp.Optional[Path]
+    dropped_vocal: int = 0  # chunks left out by --vocals drop
+    empty_splits: tp.List[str] = dataclasses.field(default_factory=list)  # asked for (fraction > 0), yet no chunk
 
     @property
     def environment_failures(self) -> tp.List[Failure]:
@@ -143,10 +145,14 @@ def finalize(out: Path, config: BuildConfig, failures: tp.Sequence[Failure] = ()
     song_split = assign_splits([items[i] for i in sorted(used)], durations, groups, config.split, config.split_by,
                                config.seed)
     manifest = write_manifests(out, name, chunks, items, labels, song_split, config)
+    if vocal_report is not None:
+        write_dropped_sidecars(vocal_report.dropped, items, labels, config)
     card = write_card(out, name, chunks, items, labels, song_split, failures, groups, manifest, config,
                       vocal_report)
     _save_config(out, config)
-    return BuildResult(out, name, manifest["dset"], manifest["counts"], len(used), list(failures), card)
+    empty = [s for s in SPLITS if config.split[SPLITS.index(s)] > 0 and not manifest["counts"].get(s)]
+    return BuildResult(out, name, manifest["dset"], manifest["counts"], len(used), list(failures), card,
+                       len(vocal_report.dropped) if vocal_report is not None else 0, empty)
 
 
 def _item_record(path: Path, out: Path) -> tp.Optional[Item]:

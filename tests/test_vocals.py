@@ -140,6 +140,11 @@ def test_confidence_filters_tags_key_and_tempo():
     acc = confident(labels, 0.25, instrumental=True)
     assert ("vocals", 0.5) not in acc.instruments and "instrumental" in acc.keywords
     assert "female vocals" not in acc.keywords
+    assert confident(labels, 0.25).keywords == ["female vocals"]  # no raw scores stored: kept
+    scored = _labels(keywords=["female vocals", "80s"],
+                     scores={"MSD_musicnn": {"female vocalists": 0.1, "female vocalist": 0.05, "80s": 0.5}})
+    assert confident(scored, 0.25).keywords == ["80s"] and confident(scored, 0.6).keywords == []
+    assert confident(scored, 0.1).keywords == ["female vocals", "80s"]
 
 
 def test_playlist_tag_replaces_a_label_in_the_description_and_unsure_parts_are_left_out():
@@ -169,6 +174,17 @@ def test_bad_vocal_options_are_named():
         BuildConfig(min_tag_confidence=0.05)
     with pytest.raises(ValueError, match="vocals='drop'"):
         BuildConfig(vocals="drop", tagger="none")
+
+
+def test_separate_without_demucs_fails_before_any_work(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "demucs" else find_spec(name, *a))
+    with pytest.raises(ValueError, match=r"vocals='separate'.*pip install 'genrecraft\[separate\]'"):
+        BuildConfig(vocals="separate")
+    monkeypatch.undo()
+    assert BuildConfig(vocals="separate").vocals == "separate"  # demucs is a test dependency
 
 
 @pytest.mark.slow
@@ -255,6 +271,10 @@ def test_flag_and_drop_end_to_end(tiny_playlist, work_dir):
     for k in kept:
         assert again[k]["description"] != sides[k]["description"] or not sides[k]["labels"]["genres"]
         assert again[k]["genre"] is None or again[k]["labels"]["genres"][0][1] >= 0.9
+    # the dropped chunks' sidecars, written by the flag run with a split, now say they are in none, and why
+    dropped = {k: s for k, s in again.items() if k not in kept}
+    assert len(dropped) == 2 and all(s["split"] is None and s["dropped"].startswith("vocal") for s in dropped.values())
+    assert all(s["split"] == "train" and "dropped" not in s for k, s in again.items() if k in kept)
 
 
 @pytest.mark.slow

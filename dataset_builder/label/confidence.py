@@ -42,10 +42,25 @@ def confident(labels: "Labels", min_tag_confidence: float = DEFAULT_MIN_TAG_CONF
         return [(n, p) for n, p in tags if p >= min_tag_confidence and not (instrumental and n in VOCAL_TAGS)]
 
     changes: tp.Dict[str, tp.Any] = {f: keep(getattr(labels, f)) for f in ("genres", "moods", "instruments")}
-    keywords = [k for k in labels.keywords if not (instrumental and k in VOCAL_TAGS)]
+    probability = keyword_probabilities(labels)
+    keywords = [k for k in labels.keywords if not (instrumental and k in VOCAL_TAGS)
+                and probability.get(k, 1.0) >= min_tag_confidence]
     changes["keywords"] = keywords + (["instrumental"] if instrumental and "instrumental" not in keywords else [])
     if labels.key_strength < min_key_strength:
         changes.update(key="", scale="")
     if labels.tempo_confidence is not None and labels.tempo_confidence < min_tempo_confidence:
         changes["bpm"] = 0.0
     return dataclasses.replace(labels, **changes)
+
+
+def keyword_probabilities(labels: "Labels") -> tp.Dict[str, float]:
+    """Each musicnn keyword's probability (the MSD tags it comes from, at most), from the stored raw scores; labels
+    without them (other taggers, older labels) give none, and their keywords are kept."""
+    from .taxonomy import MSD_KEYWORDS
+
+    msd = (labels.scores or {}).get("MSD_musicnn") or {}
+    found: tp.Dict[str, float] = {}
+    for tag, keyword in MSD_KEYWORDS.items():
+        if tag in msd:
+            found[keyword] = max(found.get(keyword, 0.0), float(msd[tag]))
+    return found

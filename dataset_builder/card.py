@@ -17,7 +17,7 @@ from .chunk import Chunk
 from .download import Item
 from .label import Labels
 from .playlist import Failure
-from .split import SPLITS
+from .split import SPLITS, empty_splits
 
 
 def _bar(ax, counter: tp.Counter, title: str, top: int = 20) -> None:
@@ -164,7 +164,7 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
              "", "| split | songs | artists | chunks | hours |", "| --- | --- | --- | --- | --- |"]
     for split, s in stats["splits"].items():
         lines.append(f"| {split} | {s['songs']} | {s['artists']} | {s['chunks']} | {s['hours']:.3f} |")
-    empty = [s for s, v in stats["splits"].items() if v["chunks"] == 0 and config.split[SPLITS.index(s)] > 0]
+    empty = empty_splits({s: v["chunks"] for s, v in stats["splits"].items()}, config.split)
     if empty:
         lines += ["", f"**Warning:** no audio in {', '.join(empty)}: add songs (each split needs whole songs)."]
     lines += ["", "Songs are split whole (never chunk by chunk)" + (", artists too" if config.split_by == "artist"

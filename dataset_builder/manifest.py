@@ -102,9 +102,14 @@ def write_dropped_sidecars(dropped: tp.Sequence[Chunk], items: tp.Mapping[str, I
     for chunk in dropped:
         info = music_info(chunk, items[chunk.item_id], labels.get(chunk.chunk_id), None, config.seed, config)
         info["dropped"] = "vocal (--vocals drop)"
-        sidecar = Path(chunk.path).with_suffix(".json")
-        if not sidecar.exists() or json.loads(sidecar.read_text()) != info:
-            write_json(sidecar, info)
+        _write_sidecar(chunk, info)
+
+
+def _write_sidecar(chunk: Chunk, info: tp.Mapping[str, tp.Any]) -> None:
+    """``info`` as the chunk's sidecar, written only when it changed (a rerun leaves unchanged files alone)."""
+    sidecar = Path(chunk.path).with_suffix(".json")
+    if not sidecar.exists() or json.loads(sidecar.read_text()) != info:
+        write_json(sidecar, info)
 
 
 def dset_yaml(out: Path, sample_rate: int) -> str:
@@ -121,10 +126,8 @@ def write_manifests(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.
     lines: tp.Dict[str, tp.List[tp.Dict[str, tp.Any]]] = {s: [] for s in SPLITS}
     for chunk in sorted(chunks, key=lambda c: c.chunk_id):
         split = song_split[chunk.item_id]
-        info = music_info(chunk, items[chunk.item_id], labels.get(chunk.chunk_id), split, config.seed, config)
-        sidecar = Path(chunk.path).with_suffix(".json")
-        if not sidecar.exists() or json.loads(sidecar.read_text()) != info:
-            write_json(sidecar, info)
+        _write_sidecar(chunk, music_info(chunk, items[chunk.item_id], labels.get(chunk.chunk_id), split, config.seed,
+                                         config))
         lines[split].append(audio.audio_meta(chunk.path, chunk.duration, config.sample_rate))
     for split in SPLITS:
         audio.write_manifest(out / "egs" / split / "data.jsonl", lines[split])

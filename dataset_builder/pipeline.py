@@ -32,7 +32,7 @@ from .labeling import LabelAhead, label_chunks
 from .manifest import write_dropped_sidecars, write_manifests
 from .outdir import check_not_inside, claim
 from .playlist import Failure, read_playlist
-from .split import SPLITS, apply_caps, assign_splits
+from .split import SPLITS, apply_caps, assign_splits, empty_splits
 from . import vocals
 
 logger = logging.getLogger(__name__)
@@ -150,9 +150,9 @@ def finalize(out: Path, config: BuildConfig, failures: tp.Sequence[Failure] = ()
     card = write_card(out, name, chunks, items, labels, song_split, failures, groups, manifest, config,
                       vocal_report)
     _save_config(out, config)
-    empty = [s for s in SPLITS if config.split[SPLITS.index(s)] > 0 and not manifest["counts"].get(s)]
     return BuildResult(out, name, manifest["dset"], manifest["counts"], len(used), list(failures), card,
-                       len(vocal_report.dropped) if vocal_report is not None else 0, empty)
+                       len(vocal_report.dropped) if vocal_report is not None else 0,
+                       empty_splits(manifest["counts"], config.split))
 
 
 def _item_record(path: Path, out: Path) -> tp.Optional[Item]:

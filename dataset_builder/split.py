@@ -20,6 +20,11 @@ from .playlist import Failure
 SPLITS = ("train", "valid", "test")
 
 
+def empty_splits(counts: tp.Mapping[str, int], fractions: tp.Sequence[float]) -> tp.List[str]:
+    """The splits asked for (a fraction above 0) that got no chunk: each split takes whole songs."""
+    return [s for s, fraction in zip(SPLITS, fractions) if fraction > 0 and not counts.get(s)]
+
+
 def _rank(text: str, seed: int) -> str:
     return hashlib.sha1(f"{seed}:{text}".encode()).hexdigest()
 

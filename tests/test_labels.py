@@ -1,6 +1,7 @@
 """Labels: key/tempo accuracy on audio of known key and tempo, the musicnn conversion and tagger, the EffNet path
 with tiny hand-made graphs, descriptions."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -125,6 +126,18 @@ def test_describe_varies_and_is_deterministic():
     assert all("synth-pop" in t for t in texts)
     assert sum("128" in t for t in texts) >= 25 and sum("F# major" in t for t in texts) >= 20
     assert all("  " not in t and not t.endswith(",") for t in texts)
+
+
+def test_a_description_without_a_sure_genre_reads_as_english():
+    labels = Labels("A", "minor", 0.8, 96.0, -14.0, [], [("calm", 0.4)], [("piano", 0.5)])
+    texts = [describe(labels, seed=s) for s in range(60)]
+    assert not any(f"music {noun}" in t for t in texts for noun in ("song", "track", "piece"))
+    assert any(t.startswith("a mid-tempo song") for t in texts)  # the tempo template: "a mid-tempo song with ..."
+    assert any(t.startswith("a calm piece") or t.startswith("a piece") for t in texts)
+    assert all("  " not in t and not t.endswith(",") and not t.startswith("a a") for t in texts)
+    # with a genre, the templates are the ones they were
+    with_genre = dataclasses.replace(labels, genres=[("jazz", 0.6)])
+    assert any(t.startswith("mid-tempo jazz song") for t in (describe(with_genre, seed=s) for s in range(60)))
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,14 @@ def render(template: str, **fields: str) -> str:
     return tidy(template.format(**{name: fields.get(name, "") for name in FIELDS}))
 
 
+def _without_genre(template: str) -> str:
+    """``template`` for a chunk without a genre: a noun after the genre stands alone ("a track", "a song")."""
+    for noun in ("track", "piece", "song"):
+        if "{genre} " + noun in template:
+            return re.sub(r"^(a )?(.*?)\{genre\} " + noun, lambda m: "a " + m.group(2) + noun, template)
+    return template
+
+
 def _tempo_word(bpm: float) -> str:
     if bpm < 80:
         return "slow"
@@ -65,7 +73,7 @@ def describe(labels: "Labels", seed: int = 0) -> str:
     (mood, instruments, key, tempo) now and then.
     """
     rng = random.Random(seed)
-    genre = labels.genres[0][0] if labels.genres else "music"
+    genre = labels.genres[0][0] if labels.genres else "music"  # "music", not a made-up genre, when none is sure
     if len(labels.genres) > 1 and rng.random() < 0.3:
         genre = f"{genre} / {labels.genres[1][0]}"
     moods = [m for m, _ in labels.moods]
@@ -82,6 +90,9 @@ def describe(labels: "Labels", seed: int = 0) -> str:
     bpm_word = rng.choice(["bpm", "BPM", "beats per minute"])
     bpm_part = f", {bpm} {bpm_word}" if bpm and rng.random() > 0.15 else ""
     bpm_paren = f" ({bpm} {bpm_word})" if bpm and rng.random() > 0.3 else ""
-    return render(rng.choice(_TEMPLATES), mood=mood, genre=genre, with_instruments=with_instruments,
+    template = rng.choice(_TEMPLATES)
+    if not labels.genres:  # "a mid-tempo song", not "mid-tempo music song"
+        template = _without_genre(template)
+    return render(template, mood=mood, genre=genre, with_instruments=with_instruments,
                   key_part=key_part, bpm_part=bpm_part, bpm_paren=bpm_paren,
                   tempo_word=_tempo_word(bpm) if bpm else "")

@@ -16,6 +16,7 @@ from genrecraft.core.atomic import write_json, write_text
 from .chunk import Chunk
 from .download import Item
 from .label import Labels
+from .manifest import described
 from .playlist import Failure
 from .split import SPLITS, empty_splits
 
@@ -34,6 +35,8 @@ def _bar(ax, counter: tp.Counter, title: str, top: int = 20) -> None:
 
 
 def plot_histograms(stats: tp.Mapping[str, tp.Any], labels: tp.Sequence[Labels], folder: Path) -> tp.List[Path]:
+    """``tags.png`` (``stats["tags_in_descriptions"]``: the tags descriptions state, playlist tags included) and
+    ``keys_tempo_splits.png`` (keys and tempi of ``labels``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,18 +46,18 @@ def plot_histograms(stats: tp.Mapping[str, tp.Any], labels: tp.Sequence[Labels],
     written = []
     fig, axes = plt.subplots(1, 3, figsize=(16, 5))
     for ax, field, title in zip(axes, ("genres", "moods", "instruments"), ("Genres", "Moods", "Instruments")):
-        _bar(ax, collections.Counter(n for lab in labels for n, _ in getattr(lab, field)), title)
+        _bar(ax, collections.Counter(stats["tags_in_descriptions"][field]), f"{title} in descriptions")
     fig.tight_layout()
     fig.savefig(folder / "tags.png", dpi=100)
     plt.close(fig)
     written.append(folder / "tags.png")
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
-    keys = collections.Counter(f"{lab.key} {lab.scale}" for lab in labels)
+    keys = collections.Counter(f"{lab.key} {lab.scale}" for lab in labels if lab.key)
     _bar(axes[0], keys, "Keys", top=24)
     bpms = [lab.bpm for lab in labels if lab.bpm]
     axes[1].hist(bpms, bins=30, color="tab:orange")
-    axes[1].set_title("Tempo (BPM)")
+    axes[1].set_title("Tempo in descriptions (BPM)")
     axes[1].set_xlabel("bpm")
     splits = stats["splits"]
     axes[2].bar(list(splits), [splits[s]["hours"] * 60 for s in splits], color=["tab:blue", "tab:green", "tab:red"])
@@ -149,8 +152,10 @@ def write_card(out: Path, name: str, chunks: tp.Sequence[Chunk], items: tp.Mappi
         stats["vocals"] = {"mode": vocal_report.mode, "threshold": vocal_report.threshold, "scored_chunks": len(known),
                            "vocal_chunks": sum(v >= vocal_report.threshold for v in known),
                            "dropped_chunks": len(vocal_report.dropped)}
-    chunk_labels = [labels[c.chunk_id] for c in chunks if c.chunk_id in labels]
-    plots = plot_histograms(stats, chunk_labels, out / "plots")
+    stated = [described(c, items[c.item_id], labels[c.chunk_id], config) for c in chunks if c.chunk_id in labels]
+    stats["tags_in_descriptions"] = {field: dict(collections.Counter(n for lab in stated for n, _ in getattr(lab, field))
+                                                 .most_common()) for field in ("genres", "moods", "instruments")}
+    plots = plot_histograms(stats, stated, out / "plots")
     write_json(out / "stats.json", stats)
     write_text(out / "failures.jsonl", "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n"
                                               for f in failures))

@@ -45,11 +45,11 @@ class BuildConfig:
                 "drop (leave out chunks at or above --vocal-threshold), separate (train on the accompaniment demucs "
                 "htdemucs separates: slow on CPU, use a GPU; 80 MB download once), keep (do nothing)"})
     vocal_threshold: float = dataclasses.field(default=VOCAL_THRESHOLD, metadata={
-        "help": "vocal score (the vocal detector's probability of a voice, 0..1) at or above which a chunk counts "
-                "as vocal"})
+        "help": "vocal score (the vocal detector's probability of a voice) at or above which a chunk counts as "
+                "vocal; 0 to 1, above 0"})
     min_tag_confidence: float = dataclasses.field(default=DEFAULT_MIN_TAG_CONFIDENCE, metadata={
         "help": "descriptions use only genre/mood/instrument tags at least this probable (all stay in the "
-                "sidecar's labels with their probabilities; playlist tags always win)"})
+                "sidecar's labels with their probabilities; playlist tags always win); 0.1 to 1"})
     split: tp.Tuple[float, float, float] = dataclasses.field(default=(0.8, 0.1, 0.1), metadata={
         "help": "train/valid/test fractions of the audio (by song, never by chunk)"})
     split_by: str = dataclasses.field(default="song", metadata={
@@ -69,8 +69,9 @@ class BuildConfig:
         "help": "process only songs of shard i of n (i/n); join shard outputs with `merge`"})
 
     def __post_init__(self):
-        def bad(field: str, value, fix: str):
-            raise ValueError(f"{field}={value!r}: {fix}")
+        def bad(field: str, value, fix: str):  # named as the flag (the Python field is the same with "_")
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+            raise ValueError(f"--{field.replace('_', '-')} {shown}: {fix}")
 
         if self.name and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.name):
             bad("name", self.name, "use letters, digits, '_', '-', '.' (it becomes dset=audio/<name>)")

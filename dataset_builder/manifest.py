@@ -49,6 +49,15 @@ def with_tags(labels: Labels, tags: tp.Mapping[str, str]) -> Labels:
     return dataclasses.replace(labels, **changes) if changes else labels
 
 
+def described(chunk: Chunk, item: Item, labels: Labels, config=None) -> Labels:
+    """What a chunk's description is written from: the playlist's tags over the labeller's, then only what is sure
+    enough (``config``'s ``min_tag_confidence``; an accompaniment stem's voice tags left out)."""
+    from .vocals import SEPARATED_SUFFIX
+
+    return confident(with_tags(labels, item.tags), getattr(config, "min_tag_confidence", DEFAULT_MIN_TAG_CONFIDENCE),
+                     instrumental=chunk.chunk_id.endswith(SEPARATED_SUFFIX))
+
+
 def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: tp.Optional[str], seed: int, config=None
                ) -> tp.Dict[str, tp.Any]:
     """The sidecar of one chunk: MusicInfo fields (in types audiocraft keeps) plus provenance. The MusicInfo fields
@@ -61,8 +70,7 @@ def music_info(chunk: Chunk, item: Item, labels: tp.Optional[Labels], split: tp.
     separated = chunk.chunk_id.endswith(SEPARATED_SUFFIX)
     full = labels
     if labels is not None:
-        labels = confident(with_tags(labels, tags), getattr(config, "min_tag_confidence", DEFAULT_MIN_TAG_CONFIDENCE),
-                           instrumental=separated)
+        labels = described(chunk, item, labels, config)
     info: tp.Dict[str, tp.Any] = {
         "title": item.title, "artist": item.artist, "key": None, "bpm": None, "genre": None, "moods": [],
         "keywords": [], "description": None, "name": chunk.chunk_id.lower(), "instrument": None,

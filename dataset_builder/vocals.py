@@ -124,9 +124,10 @@ def card_lines(report: VocalReport, chunks: tp.Sequence[Chunk], items: tp.Mappin
         n = sum(v >= report.threshold for v in values)
         lines.append(f"| {title} | {len(values)} | {n} | {n / len(values):.0%} | {np.mean(values):.2f} |")
     if report.dropped:
-        lines += ["", f"Dropped as vocal ({len(report.dropped)}):", "", "| chunk | start (s) | vocal score |",
-                  "| --- | --- | --- |"]
-        lines += [f"| {c.chunk_id} | {c.start:.1f} | {report.scores[c.chunk_id]:.2f} |" for c in report.dropped]
+        lines += ["", f"Dropped as vocal ({len(report.dropped)}):", "", "| song | chunk | start (s) | vocal score |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {getattr(items.get(c.item_id), 'title', c.item_id).replace('|', '/')} | {c.chunk_id} | "
+                  f"{c.start:.1f} | {report.scores[c.chunk_id]:.2f} |" for c in report.dropped]
     return lines + [""]
 
 

@@ -83,6 +83,14 @@ def test_retired_flags_still_work():
     assert (pairs_args.num_clips, pairs_args.gen_batch_size) == (4, 2)
 
 
+def test_a_settings_error_names_the_flag_it_came_from():
+    args = argparse.Namespace(top_k=0, gen_batch_size=2)
+    assert cli.in_flag_terms("top_k=0: use 1 or more", args) == "--top-k 0: use 1 or more"
+    # a setting no flag of this command is named after stays as it was (no made-up flag)
+    assert cli.in_flag_terms("batch_size=0 must be >= 1", args) == "batch_size=0 must be >= 1"
+    assert cli.in_flag_terms("model name 'a b': use letters", args) == "model name 'a b': use letters"
+
+
 def test_exit_codes(tmp_path, capsys):
     assert app.main(["no-such-command"]) == EXIT_USER
     assert "unknown command 'no-such-command'" in capsys.readouterr().err

@@ -256,11 +256,11 @@ def test_shards_merge_into_the_same_dataset(built, tmp_path):
 
 
 def test_bad_config_values_are_named():
-    with pytest.raises(ValueError, match="split="):
+    with pytest.raises(ValueError, match="^--split 0.5,0.1,0.1: "):
         BuildConfig(split=(0.5, 0.1, 0.1))
-    with pytest.raises(ValueError, match="tagger="):
+    with pytest.raises(ValueError, match="^--tagger magic: "):
         BuildConfig(tagger="magic")
-    with pytest.raises(ValueError, match="shard="):
+    with pytest.raises(ValueError, match="^--shard 3/2: "):
         BuildConfig(shard=(3, 2))
 
 

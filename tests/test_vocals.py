@@ -3,6 +3,7 @@
 The separator is demucs' HTDemucs built from its config with random weights (tiny): the same code path as the
 pretrained htdemucs, without the download."""
 
+import collections
 import dataclasses
 import json
 from pathlib import Path
@@ -165,14 +166,14 @@ def test_playlist_tag_replaces_a_label_in_the_description_and_unsure_parts_are_l
     assert any("128" in d for d in sure) and any("F# major" in d for d in sure)
 
 
-def test_bad_vocal_options_are_named():
-    with pytest.raises(ValueError, match="vocals="):
+def test_bad_vocal_options_are_named_by_their_flags():
+    with pytest.raises(ValueError, match="^--vocals mute: use one of"):
         BuildConfig(vocals="mute")
-    with pytest.raises(ValueError, match="vocal_threshold="):
+    with pytest.raises(ValueError, match="^--vocal-threshold 0.0: "):
         BuildConfig(vocal_threshold=0.0)
-    with pytest.raises(ValueError, match="min_tag_confidence="):
+    with pytest.raises(ValueError, match=r"^--min-tag-confidence 0.05: use a probability in \[0.1, 1\]"):
         BuildConfig(min_tag_confidence=0.05)
-    with pytest.raises(ValueError, match="vocals='drop'"):
+    with pytest.raises(ValueError, match="^--vocals drop: drop needs"):
         BuildConfig(vocals="drop", tagger="none")
 
 
@@ -181,7 +182,7 @@ def test_separate_without_demucs_fails_before_any_work(monkeypatch):
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "demucs" else find_spec(name, *a))
-    with pytest.raises(ValueError, match=r"vocals='separate'.*pip install 'genrecraft\[separate\]'"):
+    with pytest.raises(ValueError, match=r"--vocals separate: .*pip install 'genrecraft\[separate\]'"):
         BuildConfig(vocals="separate")
     monkeypatch.undo()
     assert BuildConfig(vocals="separate").vocals == "separate"  # demucs is a test dependency
@@ -249,6 +250,9 @@ def test_flag_and_drop_end_to_end(tiny_playlist, work_dir):
     assert all(s["genre"] == "j-pop" for k, s in sides.items() if s["title"] == "Sung")
     card = result.card.read_text()
     assert "## Vocals" in card and "## Labels and their confidence" in card and "genre=j-pop" in card
+    stated = json.loads((out / "stats.json").read_text())["tags_in_descriptions"]  # what the tag plot shows
+    assert stated["genres"] == dict(collections.Counter(s["genre"] for s in sides.values() if s["genre"]))
+    assert stated["genres"]["j-pop"] == 2  # the playlist's genre, not the labeller's, for the sung song
     stamps = {p: p.stat().st_mtime_ns for p in (out / "labels").glob("*.json")}
 
     # drop, at a threshold between the two songs' scores: the sung song's chunks leave, listed in the card
@@ -263,8 +267,11 @@ def test_flag_and_drop_end_to_end(tiny_playlist, work_dir):
     kept = {Path(x["path"]).stem for x in lines}
     assert kept == {k for k, s in sides.items() if s["title"] == "Plain"}
     card = result.card.read_text()
-    assert "Dropped as vocal (2)" in card and json.loads((out / "stats.json").read_text())["vocals"][
-        "dropped_chunks"] == 2
+    stats = json.loads((out / "stats.json").read_text())
+    assert "Dropped as vocal (2)" in card and stats["vocals"]["dropped_chunks"] == 2
+    assert card.split("Dropped as vocal")[1].count("| Sung | ") == 2  # each dropped chunk named with its song
+    assert stats["tags_in_descriptions"]["genres"] == dict(collections.Counter(  # no tag under 0.9, none dropped
+        s["genre"] for k, s in _sidecars(out).items() if k in kept and s["genre"]))
     # the rerun re-described from the stored labels: no tagger run, and no tag reaches 0.9 here
     assert {p: p.stat().st_mtime_ns for p in (out / "labels").glob("*.json")} == stamps
     again = _sidecars(out)

@@ -155,6 +155,18 @@ def check_names(names: tp.Sequence[str], reserved: tp.Sequence[str] = ()) -> Non
         seen.add(name)
 
 
+_SETTING = re.compile(r"([a-z][a-z0-9_]*)=")
+
+
+def in_flag_terms(message: str, args: argparse.Namespace) -> str:
+    """A settings object's error (``"top_k=0: ..."``) as the command's flag (``"--top-k 0: ..."``) when the setting
+    came from a flag of that name; other messages unchanged."""
+    match = _SETTING.match(message)
+    if match is None or not hasattr(args, match.group(1)):
+        return message
+    return f"--{match.group(1).replace('_', '-')} {message[match.end():]}"
+
+
 def run(func: tp.Callable[[argparse.Namespace], tp.Optional[int]], args: argparse.Namespace) -> int:
     """Run a command; user errors print ``error: ...`` and give exit code 2, bugs a traceback and 1."""
     try:
@@ -163,7 +175,7 @@ def run(func: tp.Callable[[argparse.Namespace], tp.Optional[int]], args: argpars
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {in_flag_terms(str(exc), args)}", file=sys.stderr)
         return EXIT_USER
     except Exception:  # noqa: BLE001 - a bug or a failure of the machine: show where
         traceback.print_exc()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,7 +122,38 @@ def train(argv: tp.List[str], prog: str = "genrecraft train") -> int:
     print(" ".join(command), flush=True)
     if args.dry_run:
         return 0
+    problem = config_problem(command[4:])
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USER
     return subprocess.call(command)
+
+
+def config_problem(overrides: tp.Sequence[str]) -> tp.Optional[str]:
+    """What is wrong with a run's Hydra overrides, in one line (an unknown dataset or key, no dataset, a warm-up
+    longer than the run), found by composing its config as Dora will, before Dora starts; None when nothing is."""
+    import logging
+
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    logging.getLogger("audiocraft.environment").setLevel(logging.ERROR)  # "Dora directory: ..." at each look-up
+
+    from . import experiments, train as train_module
+
+    try:
+        cfg = experiments.get_xp(list(overrides)).cfg
+        train_module.check_datasource(cfg)
+        train_module.check_schedule(cfg)
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        missing = re.search(r"Could not find '(dset/audio/[^']+)'", text)
+        if missing:
+            text = (f"no dataset {missing.group(1)[5:]!r} (dset={missing.group(1)[5:]}): `python -m dataset_builder "
+                    "PLAYLIST --out DIR` registers one per dataset it builds; list them with "
+                    "`ls $GENRECRAFT_WORK_DIR/configs/dset/audio` (default work dir: ~/.local/share/genrecraft)")
+        return text
+    return None
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -91,6 +91,30 @@ def test_a_settings_error_names_the_flag_it_came_from():
     assert cli.in_flag_terms("model name 'a b': use letters", args) == "model name 'a b': use letters"
 
 
+def test_an_unusable_device_is_refused_by_the_parser(monkeypatch, capsys):
+    import torch
+
+    parser = argparse.ArgumentParser(prog="x")
+    cli.add_device(parser)
+    assert parser.parse_args(["--device", "cpu"]).device == "cpu"
+    for value, message in (("gpu", "'gpu' is not a torch device"), ("meta", "runs on cpu, cuda or mps")):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(["--device", value])
+        assert exc.value.code == EXIT_USER and message in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on CI and on any machine without a GPU
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--device", "cuda"])
+    assert "cuda: this machine has no CUDA GPU that torch can use; use cpu" in capsys.readouterr().err
+
+
+def test_train_refuses_a_wrong_config_in_one_line_before_dora_starts(capsys, work_dir):
+    assert app.main(["train", "genrecraft_tiny", "dset=audio/no_such_dataset"]) == EXIT_USER
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith("error: no dataset 'audio/no_such_dataset'") and "dataset_builder" in err[0]
+    assert app.main(["train", "genrecraft_tiny", "optim.no_such_key=3"]) == EXIT_USER
+    assert "Could not override 'optim.no_such_key'" in capsys.readouterr().err
+
+
 def test_exit_codes(tmp_path, capsys):
     assert app.main(["no-such-command"]) == EXIT_USER
     assert "unknown command 'no-such-command'" in capsys.readouterr().err
@@ -99,6 +123,10 @@ def test_exit_codes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "missing.jsonl" in err and "Traceback" not in err
     assert app.main(["listen", "analyze", str(tmp_path / "nothing")]) == EXIT_USER
+    capsys.readouterr()
+    assert app.main(["listen", "rate", str(tmp_path / "nothing")]) == EXIT_USER  # the folder is wrong, not the port
+    err = capsys.readouterr().err
+    assert "not found" in err and "genrecraft listen pairs --out" in err and "--port" not in err
     # an internal error: a traceback and exit 1
     assert cli.run(lambda args: 1 / 0, argparse.Namespace()) == 1
     assert "ZeroDivisionError" in capsys.readouterr().err

@@ -61,8 +61,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
         default = action.default
-        if ("%(default)" in help_text or "default" in help_text or default in (None, False, argparse.SUPPRESS, [], ())
-                or action.option_strings == [] or isinstance(default, bool)):
+        if ("%(default)" in help_text or "default" in help_text or default is None or isinstance(default, bool)
+                or default == argparse.SUPPRESS or (isinstance(default, (list, tuple)) and not default)
+                or action.option_strings == []):  # (a default of 0 is shown: 0 == False, but it is a value)
             return help_text
         if isinstance(default, (list, tuple)):
             default = ",".join(str(x) for x in default)
@@ -100,8 +101,31 @@ def add_model(p: argparse.ArgumentParser, required: bool = True, help: tp.Option
                    help=help or "the model (a model spec: see below)")
 
 
+def device(text: str) -> str:
+    """``--device``'s type: a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``), else an
+    argparse error (one line, exit 2) saying what it has, before any model is loaded."""
+    import torch
+
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device: use cpu, cuda or cuda:N") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text}: this machine has no CUDA GPU that torch can use; use cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise argparse.ArgumentTypeError(f"{text}: torch has no MPS device here; use cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text}: genrecraft runs on cpu, cuda or mps")
+    return text
+
+
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, help="torch device: cuda or cpu (default: cuda when available)")
+    p.add_argument("--device", type=device, default=None,
+                   help="torch device: cuda, cuda:N or cpu (default: cuda when available)")
 
 
 def add_seed(p: argparse.ArgumentParser, default: tp.Optional[int] = 0, help: str = "random seed") -> None:
@@ -169,6 +193,9 @@ def in_flag_terms(message: str, args: argparse.Namespace) -> str:
 
 def run(func: tp.Callable[[argparse.Namespace], tp.Optional[int]], args: argparse.Namespace) -> int:
     """Run a command; user errors print ``error: ...`` and give exit code 2, bugs a traceback and 1."""
+    import logging
+
+    logging.getLogger("audiocraft.environment").setLevel(logging.ERROR)  # "Dora directory: ..." at each look-up
     try:
         return int(func(args) or EXIT_OK)
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@
     python -m genrecraft.generate --prompts prompts.txt --model export/jpop --num-clips 2 --out clips/
     python -m genrecraft.generate "keep going" --model //sig/abc123 --prompt-audio intro.wav --duration 8
 
-Clips are generated in batches of ``--batch-size``; batch b is generated right after ``torch.manual_seed(seed + b)``
+Clips are generated in batches of ``--gen-batch-size``; batch b is generated right after ``torch.manual_seed(seed + b)``
 (as the evaluation's clips are), so the same model, prompts, seed and settings give the same audio. A clip
 depends on its batch: compare models with the same prompts, seed and batch size.
 
@@ -155,6 +155,11 @@ def generate(model, prompts: tp.Sequence[str], config, prompt_audio=None) -> tp.
     model's rate) is continued: each clip is that audio followed by ``config.duration`` seconds."""
     sr = int(model.sample_rate)
     prompt_seconds = 0.0 if prompt_audio is None else prompt_audio.shape[-1] / sr
+    longest = float(getattr(model, "max_duration", float("inf")))
+    if prompt_seconds >= longest:  # audiocraft would stop on an assertion ("Prompt is longer than audio to generate")
+        raise GenerationError(f"--prompt-audio is {prompt_seconds:.1f} s; this model continues at most "
+                              f"{longest:g} s of audio (its max_duration): trim it, e.g. to its last "
+                              f"{longest / 3:.0f} s")
     config.apply(model, prompt_seconds + config.duration)
     for b, start in enumerate(range(0, len(prompts), config.batch_size)):
         batch = list(prompts[start:start + config.batch_size])

@@ -34,6 +34,9 @@ def load_pretrained(name: str, device: tp.Optional[str] = None):
     ``name`` is a Hugging Face id (``facebook/musicgen-small``) or a folder with ``state_dict.bin`` and
     ``compression_state_dict.bin`` (audiocraft's export format).
     """
+    if name.startswith(("/", "./", "../", "~")) and not Path(name).expanduser().is_dir():
+        raise ModelUnavailableError(f"{name}: no such folder (a model folder holds state_dict.bin and "
+                                    "compression_state_dict.bin; a Hugging Face id looks like facebook/musicgen-small)")
     compat.apply()
     from audiocraft.models.musicgen import MusicGen
 

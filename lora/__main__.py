@@ -37,7 +37,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     """Merge an adapter into its base and export the result in audiocraft's format."""
     model = load_model(args.base, device=args.device or "cpu")
-    load_adapter(model, args.adapter)
+    load_adapter(model, args.adapter, check_base=not args.skip_base_check)
     out = export_merged(model, args.out, extra_info={"base": args.base, "adapter": str(args.adapter)})
     print(f"merged model written to {out}; load it with MusicGen.get_pretrained({str(out)!r})")
     return 0
@@ -76,6 +76,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--adapter", required=True, help="adapter folder (adapter_config.json + adapter_model.safetensors)")
     cli.add_out(p, help="output folder for state_dict.bin + compression_state_dict.bin")
     cli.add_device(p)
+    p.add_argument("--skip-base-check", action="store_true",
+                   help="merge even when --base's weights are not those the adapter was trained on (its fingerprint "
+                        "differs): only when you know they are the same weights, e.g. re-saved")
     p = add("export-peft", cmd_export_peft)
     p.add_argument("adapter", help="genrecraft adapter folder")
     cli.add_out(p, help="output folder (adapter_config.json + adapter_model.safetensors)")

@@ -21,6 +21,8 @@ CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
 FORMAT = "genrecraft-lora/1"
 REQUIRED_KEYS = ("format", "base_model_id", "base_fingerprint", "lm_shape", "lora")
+SKIP_CHECK = ("skip this check only if you know the weights are the same (check_base=False in Python, "
+              "--skip-base-check in `genrecraft lora merge`)")
 
 
 class AdapterMismatchError(ValueError):
@@ -119,8 +121,7 @@ def load_adapter(model: nn.Module, folder: tp.Union[str, Path], check_base: bool
         if not same_base(found, meta["base_fingerprint"]):
             raise AdapterMismatchError(
                 f"adapter {folder} was trained on base {meta['base_model_id']!r}, and this model's weights are not "
-                "that base (fingerprint differs). Load the base it was trained on, or pass check_base=False if you "
-                "know the weights are the same.")
+                "that base (fingerprint differs). Load the base it was trained on, or " + SKIP_CHECK)
     if not has_lora(lm):
         # An adapter trained with QLoRA applies to the full-precision base: loading never quantizes the model.
         inject(lm, dataclasses.replace(config, quantize=None))

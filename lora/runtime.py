@@ -30,8 +30,8 @@ from genrecraft.core.atomic import atomic_path, write_json
 
 from .config import ALL_TARGETS, LoraConfig
 from .inject import _adapted_slots, _build_adapters, fingerprint, get_lm, has_lora, same_base
-from .io import (CONFIG_NAME, FORMAT, WEIGHTS_NAME, AdapterMismatchError, _lm_shape, _toolkit_version, load_adapter,
-                 read_adapter_config)
+from .io import (CONFIG_NAME, FORMAT, SKIP_CHECK, WEIGHTS_NAME, AdapterMismatchError, _lm_shape, _toolkit_version,
+                 load_adapter, read_adapter_config)
 from .layers import adapter_sets, is_host, make_host
 
 DEFAULT_NAME = "default"
@@ -136,7 +136,7 @@ def add_adapter(model: nn.Module, folder: tp.Union[str, Path], name: tp.Optional
     if check_base and not same_base(fingerprint(lm), meta["base_fingerprint"]):
         raise AdapterMismatchError(
             f"adapter {folder} was trained on base {meta['base_model_id']!r}, and this model's weights are not "
-            "that base (fingerprint differs); pass check_base=False if you know they are the same")
+            "that base (fingerprint differs); " + SKIP_CHECK)
     config = LoraConfig.from_dict({**meta["lora"], "quantize": None})
     n_layers = len(lm.transformer.layers)
     layer_ids = list(range(n_layers)) if config.layers is None else list(config.layers)
@@ -225,7 +225,7 @@ def merge_adapters(adapters: tp.Sequence[tp.Tuple[tp.Union[str, Path], float]], 
                                        f"{adapters[0][0]} for {first['lm_shape']}: only adapters of one base merge")
         if check_base and not same_base(meta["base_fingerprint"], first["base_fingerprint"]):
             raise AdapterMismatchError(f"adapters {adapters[0][0]} and {folder} were trained on different base "
-                                       "weights (fingerprints differ); pass check_base=False if they are the same")
+                                       "weights (fingerprints differ); " + SKIP_CHECK)
     configs = [LoraConfig.from_dict(m["lora"]) for m in metas]
     tensors = [_read_tensors(Path(folder)) for folder, _ in adapters]
     targets = tuple(t for t in ALL_TARGETS if any(t in c.targets for c in configs))

@@ -36,6 +36,8 @@ def build_parser(prog: str = "python -m scripts.rate") -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     try:
         server = server_mod.make_server(args.folder, args.db, args.host, args.port, args.require_listen)
+    except FileNotFoundError as exc:  # not a listening-test folder: the port is not the problem
+        raise UserError(f"{exc}: give the folder `genrecraft listen pairs --out` wrote") from exc
     except OSError as exc:  # the port is taken or the address is not this machine's
         raise UserError(f"cannot serve on {args.host}:{args.port}: {exc}; pick another --port or --host") from exc
     url = server_mod.url_of(server)

@@ -6,6 +6,7 @@ Hydra configs, seconds each; the CLI's own loading path is otherwise the same)."
 import copy
 import functools
 import json
+import types
 
 import numpy as np
 import pytest
@@ -139,11 +140,18 @@ def test_prompts_file_continuation_and_mp3(tmp_path):
     (["--model", "tiny:0", "--prompts", "/nonexistent/prompts.txt"], "prompts file"),
     (["--model", "tiny:0", "--prompt-audio", "/nonexistent/a.wav"], "--prompt-audio"),
     (["--model", "tiny:0", "--top-p", "2"], "top_p=2.0"),
+    (["--model", "/nonexistent/model"], "/nonexistent/model: no such folder"),
+    (["--model", "tiny:0", "--device", "gpu"], "'gpu' is not a torch device"),
 ])
 def test_user_errors_are_one_clear_line(tmp_path, capsys, args, message):
     prompt = [] if "--prompts" in args else ["x"]
-    assert cli.main(prompt + args + ["--out", str(tmp_path / "x.wav")]) == 2
+    try:
+        code = cli.main(prompt + args + ["--out", str(tmp_path / "x.wav")])
+    except SystemExit as exc:  # argparse's own errors (a flag's type): usage, then one error line
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err
+    err = err[err.index("error: "):] if "usage:" in err else err
     assert err.startswith("error: ") and message in err
     assert not list(tmp_path.glob("*.wav"))
 
@@ -170,3 +178,11 @@ def test_evaluation_loads_an_adapter_folded_in(adapters):
             tokens.append(model.generate(["lofi, E minor"], progress=False, return_tokens=True)[1])
     assert torch.equal(tokens[0], tokens[1]) and not torch.equal(tokens[0], tokens[2])  # the adapter counts
     assert not lora.has_lora(models.load_for_inference("tiny:0").lm)
+
+
+def test_a_prompt_longer_than_the_model_can_continue_is_refused_before_generating():
+    model = types.SimpleNamespace(sample_rate=32000, max_duration=2.0)  # generate() checks before it touches the model
+    config = cli.GenerateConfig(duration=1.0)
+    too_long = torch.zeros(1, 1, 3 * 32000)
+    with pytest.raises(cli.GenerationError, match="--prompt-audio is 3.0 s; this model continues at most 2 s"):
+        next(cli.generate(model, ["x"], config, too_long))

@@ -105,6 +105,17 @@ def test_lora_cli_bad_adapter_is_one_line(adapter, tmp_path):
     assert "cannot be read as safetensors" in line and not (tmp_path / "merged").exists()
 
 
+@pytest.mark.slow
+def test_lora_merge_on_another_base_names_its_flag_and_the_flag_merges(adapter, tmp_path):
+    line = _one_line(_run("lora", "merge", "--base", "tiny:1", "--adapter", str(adapter), "--out",
+                          str(tmp_path / "merged")))
+    assert "fingerprint differs" in line and "--skip-base-check" in line and not (tmp_path / "merged").exists()
+    proc = _run("lora", "merge", "--base", "tiny:1", "--adapter", str(adapter), "--out", str(tmp_path / "merged"),
+                "--skip-base-check")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "merged" / "state_dict.bin").is_file()
+
+
 # eval ce manifests
 
 def _manifest(tmp_path: Path, text: str) -> Path:

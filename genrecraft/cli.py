@@ -122,16 +122,21 @@ def train(argv: tp.List[str], prog: str = "genrecraft train") -> int:
     print(" ".join(command), flush=True)
     if args.dry_run:
         return 0
-    problem = config_problem(command[4:])
+    sig, problem = checked_run(command[4:])
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USER
-    return subprocess.call(command)
+    code = subprocess.call(command)
+    if code == 0:
+        print(f"\nrun //sig/{sig} done. Try it: genrecraft generate \"a prompt\" --model //sig/{sig} --out clip.wav; "
+              f"share it: genrecraft export {sig} --out DIR")
+    return code
 
 
-def config_problem(overrides: tp.Sequence[str]) -> tp.Optional[str]:
-    """What is wrong with a run's Hydra overrides, in one line (an unknown dataset or key, no dataset, a warm-up
-    longer than the run), found by composing its config as Dora will, before Dora starts; None when nothing is."""
+def checked_run(overrides: tp.Sequence[str]) -> tp.Tuple[tp.Optional[str], tp.Optional[str]]:
+    """``(signature, None)`` of the Dora run these Hydra overrides define, or ``(None, problem)``: what is wrong
+    with them in one line (an unknown dataset or key, no dataset, a warm-up longer than the run), found by composing
+    the config as Dora will, before Dora starts."""
     import logging
 
     from hydra.errors import HydraException
@@ -142,9 +147,9 @@ def config_problem(overrides: tp.Sequence[str]) -> tp.Optional[str]:
     from . import experiments, train as train_module
 
     try:
-        cfg = experiments.get_xp(list(overrides)).cfg
-        train_module.check_datasource(cfg)
-        train_module.check_schedule(cfg)
+        xp = experiments.get_xp(list(overrides))
+        train_module.check_datasource(xp.cfg)
+        train_module.check_schedule(xp.cfg)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         missing = re.search(r"Could not find '(dset/audio/[^']+)'", text)
@@ -152,8 +157,8 @@ def config_problem(overrides: tp.Sequence[str]) -> tp.Optional[str]:
             text = (f"no dataset {missing.group(1)[5:]!r} (dset={missing.group(1)[5:]}): `python -m dataset_builder "
                     "PLAYLIST --out DIR` registers one per dataset it builds; list them with "
                     "`ls $GENRECRAFT_WORK_DIR/configs/dset/audio` (default work dir: ~/.local/share/genrecraft)")
-        return text
-    return None
+        return None, text
+    return xp.sig, None
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -37,6 +37,15 @@ def base_run(datasets):
     return experiments.run(["solver=musicgen/genrecraft_tiny", f"dset={datasets[0]}"], quiet=True)
 
 
+def test_genrecraft_train_ends_with_the_runs_signature(datasets, base_run, capfd):
+    from genrecraft import cli as app
+
+    # the base run's own config: Dora finds it done, and the command says which run it was and what to do next
+    assert app.main(["train", "genrecraft_tiny", f"dset={datasets[0]}"]) == 0
+    out = capfd.readouterr().out
+    assert f"run //sig/{base_run.sig} done" in out and f"genrecraft export {base_run.sig}" in out
+
+
 def _valid(xp):
     return [epoch["valid"]["ce"] for epoch in experiments.history(xp)]
 

@@ -1,16 +1,16 @@
 """Inspect LoRA adapters, and merge one into its base as a plain audiocraft model.
 
     python -m lora info ADAPTER_DIR
-    python -m lora merge --base facebook/musicgen-small --adapter ADAPTER_DIR --out EXPORT_DIR
+    python -m lora merge --model facebook/musicgen-small --adapter ADAPTER_DIR --out EXPORT_DIR
     python -m lora export-peft ADAPTER_DIR --out PEFT_DIR [--base-model-name-or-path HF_EXPORT_OR_ID]
-    python -m lora import-peft PEFT_DIR --base hf:facebook/musicgen-small --out ADAPTER_DIR
+    python -m lora import-peft PEFT_DIR --model hf:facebook/musicgen-small --out ADAPTER_DIR
 
 Bad input (a missing, damaged or mismatched adapter) exits with status 2 and one line naming the file.
 ``merge`` writes a folder that plain ``MusicGen.get_pretrained(EXPORT_DIR)`` loads (no genrecraft needed).
 ``export-peft`` writes a peft LoRA adapter for transformers' ``MusicgenForConditionalGeneration``
 (``PeftModel.from_pretrained(musicgen, PEFT_DIR)``); ``import-peft`` turns a peft adapter trained on transformers'
-MusicGen into a genrecraft adapter for ``--base``. ``--base`` takes any model spec that
-``genrecraft.models.load_model`` understands.
+MusicGen into a genrecraft adapter for ``--model``. ``--model`` (the adapter's base; ``--base`` in earlier versions)
+takes any model spec that ``genrecraft.models.load_model`` understands.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sys
 import typing as tp
 
 from genrecraft.core import cli
+from genrecraft.core.errors import UserError
 from genrecraft.export import export_merged
 from genrecraft.models import SPEC_HELP, load_model
 
@@ -34,11 +35,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _base(args: argparse.Namespace) -> str:
+    """The adapter's base: ``--model`` (or ``--base``, its earlier name: argparse cannot require one of the two)."""
+    if not args.model:
+        raise UserError(f"{args.command} needs --model: the adapter's base model, e.g. facebook/musicgen-small")
+    return args.model
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     """Merge an adapter into its base and export the result in audiocraft's format."""
-    model = load_model(args.base, device=args.device or "cpu")
+    model = load_model(_base(args), device=args.device or "cpu")
     load_adapter(model, args.adapter, check_base=not args.skip_base_check)
-    out = export_merged(model, args.out, extra_info={"base": args.base, "adapter": str(args.adapter)})
+    out = export_merged(model, args.out, extra_info={"base": args.model, "adapter": str(args.adapter)})
     print(f"merged model written to {out}; load it with MusicGen.get_pretrained({str(out)!r})")
     return 0
 
@@ -52,9 +60,9 @@ def cmd_export_peft(args: argparse.Namespace) -> int:
 
 def cmd_import_peft(args: argparse.Namespace) -> int:
     """Turn a peft LoRA adapter on transformers' MusicGen into a genrecraft adapter."""
-    model = load_model(args.base, device=args.device or "cpu")
-    out = import_peft(args.peft_adapter, model, args.out, base_model_id=args.base)
-    print(f"genrecraft adapter written to {out}; use it as {args.base}@{out}")
+    model = load_model(_base(args), device=args.device or "cpu")
+    out = import_peft(args.peft_adapter, model, args.out, base_model_id=args.model)
+    print(f"genrecraft adapter written to {out}; use it as {args.model}@{out}")
     return 0
 
 
@@ -72,12 +80,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = add("info", cmd_info)
     p.add_argument("adapter", help="adapter folder (adapter_config.json + adapter_model.safetensors)")
     p = add("merge", cmd_merge)
-    p.add_argument("--base", required=True, help="the adapter's base model (a model spec), e.g. facebook/musicgen-small")
+    cli.add_model(p, required=False, help="the adapter's base model (a model spec; required), e.g. "
+                                          "facebook/musicgen-small")
+    cli.retired(p, "--base", to="--model")
     p.add_argument("--adapter", required=True, help="adapter folder (adapter_config.json + adapter_model.safetensors)")
     cli.add_out(p, help="output folder for state_dict.bin + compression_state_dict.bin")
     cli.add_device(p)
     p.add_argument("--skip-base-check", action="store_true",
-                   help="merge even when --base's weights are not those the adapter was trained on (its fingerprint "
+                   help="merge even when --model's weights are not those the adapter was trained on (its fingerprint "
                         "differs): only when you know they are the same weights, e.g. re-saved")
     p = add("export-peft", cmd_export_peft)
     p.add_argument("adapter", help="genrecraft adapter folder")
@@ -87,8 +97,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(default: the adapter's base model id)")
     p = add("import-peft", cmd_import_peft)
     p.add_argument("peft_adapter", help="peft adapter folder (adapter_config.json + adapter_model.safetensors)")
-    p.add_argument("--base", required=True, help="the adapter's base model (a model spec), e.g. "
-                                                 "hf:facebook/musicgen-small")
+    cli.add_model(p, required=False, help="the adapter's base model (a model spec; required), e.g. "
+                                          "hf:facebook/musicgen-small")
+    cli.retired(p, "--base", to="--model")
     cli.add_out(p, help="output genrecraft adapter folder")
     cli.add_device(p)
 

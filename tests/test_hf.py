@@ -259,7 +259,7 @@ def test_import_peft_gives_back_the_same_adapter(adapted, exported, tmp_path):
     lora.export_peft(folder, tmp_path / "peft")
     from lora.__main__ import main as lora_main
 
-    assert lora_main(["import-peft", str(tmp_path / "peft"), "--base", f"hf:{exported}",
+    assert lora_main(["import-peft", str(tmp_path / "peft"), "--model", f"hf:{exported}",
                       "--out", str(tmp_path / "back")]) == 0
     fresh = t5_models.tiny_t5_musicgen(seed=0)
     config = lora.load_adapter(fresh, tmp_path / "back")

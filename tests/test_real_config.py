@@ -166,7 +166,7 @@ def test_export_merge_and_generate(full_sig, lora_sig, hub_env, tmp_path):
     from genrecraft.core import paths
 
     adapter = paths.dora_dir() / "xps" / lora_sig / "adapter"
-    sh(sys.executable, "-m", "lora", "merge", "--base", "facebook/musicgen-small", "--adapter", adapter,
+    sh(sys.executable, "-m", "lora", "merge", "--model", "facebook/musicgen-small", "--adapter", adapter,
        "--out", tmp_path / "lora", env=hub_env)
     out = py(f"""
         import json, torch

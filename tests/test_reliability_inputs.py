@@ -110,8 +110,8 @@ def test_lora_merge_on_another_base_names_its_flag_and_the_flag_merges(adapter, 
     line = _one_line(_run("lora", "merge", "--base", "tiny:1", "--adapter", str(adapter), "--out",
                           str(tmp_path / "merged")))
     assert "fingerprint differs" in line and "--skip-base-check" in line and not (tmp_path / "merged").exists()
-    proc = _run("lora", "merge", "--base", "tiny:1", "--adapter", str(adapter), "--out", str(tmp_path / "merged"),
-                "--skip-base-check")
+    proc = _run("lora", "merge", "--model", "tiny:1", "--adapter", str(adapter), "--out", str(tmp_path / "merged"),
+                "--skip-base-check")  # --model, as in every command (--base above: the earlier name still works)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "merged" / "state_dict.bin").is_file()
 

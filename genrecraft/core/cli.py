@@ -40,6 +40,7 @@ FLAGS: tp.Dict[str, str] = {
 RETIRED_FLAGS: tp.FrozenSet[str] = frozenset({
     # flags of earlier versions, still accepted (hidden from --help) where they were, so scripts keep working
     "-n", "--clips", "--num-prompts", "-k", "--seconds", "--batch-size", "--listening-seconds", "--fad-bootstrap",
+    "--base",  # lora merge / import-peft: now --model, as everywhere
 })
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9_.+-]+")

@@ -242,11 +242,22 @@ def parsers() -> tp.Dict[str, argparse.ArgumentParser]:
 
 
 def main(argv: tp.Optional[tp.List[str]] = None, prog: str = "genrecraft") -> int:
+    from genrecraft.core import download
+
+    if argv is None and argv_needs_hub(sys.argv[1:]) and download.offline_unless_reachable():
+        print("note: huggingface.co cannot be reached: models load from the local cache only (HF_HUB_OFFLINE=1)",
+              file=sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:
         print(f"genrecraft {__version__}")
         return 0
     return _dispatch(COMMANDS, argv, prog, __doc__ or "")
+
+
+def argv_needs_hub(argv: tp.Sequence[str]) -> bool:
+    """Whether a command line may load a model from the Hugging Face hub (not for --help, the builder, listing)."""
+    return bool(argv) and argv[0] not in ("build", "doctor", "--version", "-h", "--help") and not (
+        {"-h", "--help"} & set(argv))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -47,3 +48,16 @@ def test_manifest_written_is_the_manifest_read(tmp_path):
     assert entry["path"] == str(clip.resolve()) and entry["duration"] == 0.1 and entry["info"]["description"] == "quiet"
     yaml = audio.dset_yaml({s: tmp_path / "egs" for s in ("train", "valid", "evaluate", "generate")}, 32000, "x")
     assert yaml.startswith("# @package __global__\n# x\ndatasource:\n") and f"train: {tmp_path / 'egs'}" in yaml
+
+
+def test_an_unreachable_hub_turns_offline_mode_on_instead_of_retrying(monkeypatch):
+    from genrecraft import cli as app
+    from genrecraft.core import download
+
+    for name in download.OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert download.offline_unless_reachable("hub.invalid", timeout=1.0)  # .invalid never resolves
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and download.offline()
+    assert not download.offline_unless_reachable("hub.invalid")  # already offline: no second probe
+    assert app.argv_needs_hub(["eval", "backends"]) and app.argv_needs_hub(["generate", "x", "--model", "m"])
+    assert not app.argv_needs_hub(["build", "p.txt"]) and not app.argv_needs_hub(["eval", "--help"])

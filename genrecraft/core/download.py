@@ -24,6 +24,22 @@ def offline() -> bool:
     return any(os.environ.get(name) for name in OFFLINE_VARIABLES)
 
 
+def offline_unless_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Turn on ``HF_HUB_OFFLINE`` for this process when ``host`` cannot be reached, so that loading a cached model
+    does not first wait through huggingface_hub's retries (about two minutes per model); call it before
+    huggingface_hub is imported. Returns whether it did (never when an offline variable is already set)."""
+    import socket
+
+    if offline():
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return False
+    except OSError:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        return True
+
+
 def sha256_of(path: tp.Union[str, Path], chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -432,7 +432,8 @@ def markdown_report(report: tp.Mapping[str, tp.Any]) -> str:
               f"- FAD/KAD: embedding `{report.get('fad_reference', {}).get('backend', report['settings']['backend'])}`"
               f" against {report.get('fad_reference', {}).get('clips', '?')} test clips. FAD depends on the number "
               f"of clips: compare rows of this table only. *{REAL_LABEL}*: real continuations, the floor a "
-              "perfect model would reach with this many clips.",
+              "perfect model would reach with this many clips. KAD is unbiased, so it can fall below 0 when a set "
+              "is as close to the test clips as chance allows.",
               "- mel distance: continuation of a real prompt vs the real continuation (dB); feature distance: "
               "cosine distance of mean MFCC/chroma/spectral feature vectors, generated vs test clips.", ""]
 

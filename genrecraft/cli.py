@@ -178,6 +178,7 @@ def doctor_parser(prog: str = "genrecraft doctor") -> argparse.ArgumentParser:
 def doctor(argv: tp.List[str], prog: str = "genrecraft doctor") -> int:
     """Check what genrecraft runs on; prints one line per check and the fix for what is missing."""
     doctor_parser(prog).parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # essentia's TensorFlow: no CUDA library warnings here
     problems = 0
 
     def line(ok: bool, what: str, detail: str) -> None:
@@ -209,8 +210,15 @@ def doctor(argv: tp.List[str], prog: str = "genrecraft doctor") -> int:
         writable = _writable(folder)
         line(writable, name, f"{folder}" + ("" if writable else ": not writable; set GENRECRAFT_WORK_DIR or "
                                                                  "GENRECRAFT_CACHE_DIR to a folder you can write"))
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    print(f"note    hub           {'HF_HUB_OFFLINE=1: models load from the local cache only' if offline else 'models download from huggingface.co on first use'}")
+    from .core import download
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        hub = "HF_HUB_OFFLINE=1: models load from the local cache only"
+    elif not download.reachable():
+        hub = "huggingface.co cannot be reached: models load from the local cache only (commands say so)"
+    else:
+        hub = "models download from huggingface.co on first use"
+    print(f"note    hub           {hub}")
     print(f"{problems} problem(s)" if problems else "all good")
     return EXIT_USER if problems else 0
 

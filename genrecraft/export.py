@@ -1,7 +1,7 @@
 """Export a finished training run as a folder that plain audiocraft loads, or any model to transformers.
 
     python -m genrecraft.export <SIG | //sig/SIG | xp folder> --out exports/jpop
-    python -m genrecraft.export <SIG | any model spec> --format transformers --out exports/jpop-hf \
+    python -m genrecraft.export <SIG | any model spec> --format transformers --out exports/jpop-hf
         [--dataset-card data/jpop/dataset_card.md] [--eval-report reports/jpop/report.md] [--push-to-hub USER/REPO]
 
 Writes ``state_dict.bin`` and ``compression_state_dict.bin`` in audiocraft's export format, so that

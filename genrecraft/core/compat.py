@@ -175,6 +175,8 @@ def quiet_hydra_version_base() -> None:
     from hydra.errors import Hydra14MigrationWarning
 
     warnings.filterwarnings("ignore", category=Hydra14MigrationWarning)
+    # version_base 1.1 keeps Hydra's working-directory change (audiocraft relies on it); Hydra says so on each run
+    warnings.filterwarnings("ignore", message="Future Hydra versions will no longer change working directory")
 
 
 _APPLY_HOOKS: list = []

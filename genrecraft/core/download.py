@@ -28,16 +28,21 @@ def offline_unless_reachable(host: str = "huggingface.co", timeout: float = 3.0)
     """Turn on ``HF_HUB_OFFLINE`` for this process when ``host`` cannot be reached, so that loading a cached model
     does not first wait through huggingface_hub's retries (about two minutes per model); call it before
     huggingface_hub is imported. Returns whether it did (never when an offline variable is already set)."""
+    if offline() or reachable(host, timeout):
+        return False
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return True
+
+
+def reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host``:443 opens within ``timeout`` seconds."""
     import socket
 
-    if offline():
-        return False
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
-        return False
-    except OSError:
-        os.environ["HF_HUB_OFFLINE"] = "1"
         return True
+    except OSError:
+        return False
 
 
 def sha256_of(path: tp.Union[str, Path], chunk: int = 1 << 20) -> str:

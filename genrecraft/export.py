@@ -175,8 +175,8 @@ def build_parser(prog: str = "python -m genrecraft.export") -> argparse.Argument
                              "MusicgenForConditionalGeneration.from_pretrained")
     hub = parser.add_argument_group("with --format transformers")
     hub.add_argument("--audio-encoder", default=None,
-                     help="EnCodec in transformers' format (hub id or folder) when the model's codec is in "
-                          "audiocraft's format (default: facebook/encodec_32khz)")
+                     help="EnCodec in transformers' format (hub id or folder) to use instead of the model's own "
+                          "codec (default: the model's own, converted from audiocraft's format when it is in it)")
     hub.add_argument("--dataset-card", default=None, help="dataset_card.md to summarise in README.md")
     hub.add_argument("--eval-report", default=None, help="eval report.md whose table goes in README.md")
     hub.add_argument("--license", default=None, help="licence id for README.md (default: cc-by-nc-4.0, that of "

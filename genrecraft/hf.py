@@ -18,8 +18,9 @@ audiocraft's LM (``LMModel``) and transformers' decoder (``MusicgenForCausalLM``
 - ``condition_provider.conditioners.description.output_proj`` -> ``enc_to_dec_proj`` of the composite model.
 
 The text encoder (T5) and the audio codec (EnCodec) are not part of the LM's state dict: the export takes them
-from the loaded model (the T5 the conditioner runs, the codec MusicGen decodes with) or, for a codec in audiocraft's
-own format, from ``facebook/encodec_32khz`` in transformers' format, as transformers' own conversion script does.
+from the loaded model (the T5 the conditioner runs, the codec MusicGen decodes with); a codec in audiocraft's own
+format is converted to transformers' ``EncodecModel`` (:func:`encodec_to_transformers`: renamed, as transformers' own
+conversion script makes ``facebook/encodec_32khz``, and checked to decode alike), so no download is needed.
 
 One difference between the two libraries remains, whatever the weights: in a batch of descriptions of different
 lengths audiocraft's cross-attention sees the padded positions (zero vectors) where transformers masks them, so
@@ -28,9 +29,13 @@ padded items get slightly different logits. Unpadded descriptions give the same 
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import typing as tp
 from pathlib import Path
+
+import numpy as np
 
 import lora
 from lora.inject import get_lm
@@ -42,6 +47,7 @@ from .core.atomic import write_json
 from .core.hf_names import hf_state_to_lm, lm_state_to_hf
 
 DEFAULT_AUDIO_ENCODER = "facebook/encodec_32khz"
+logger = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -179,8 +185,9 @@ def audio_encoder_for(model: tp.Any, audio_encoder: tp.Optional[str] = None):
     """transformers' ``EncodecModel`` for a MusicGen's codec.
 
     A codec that already is transformers' EnCodec (audiocraft's ``HFEncodecCompressionModel``, what
-    ``//pretrained/facebook/encodec_32khz`` gives) is used as is. Otherwise ``audio_encoder`` (a hub id or folder,
-    default ``facebook/encodec_32khz``, the codec Meta's MusicGen checkpoints are built from) is loaded.
+    ``//pretrained/facebook/encodec_32khz`` gives) is used as is, one in audiocraft's format is converted
+    (:func:`encodec_to_transformers`). ``audio_encoder`` (a hub id or folder) replaces either; a codec that cannot
+    be converted falls back to ``facebook/encodec_32khz``, the codec Meta's MusicGen checkpoints are built from.
     """
     from audiocraft.models.encodec import HFEncodecCompressionModel
     from transformers import EncodecModel
@@ -188,6 +195,11 @@ def audio_encoder_for(model: tp.Any, audio_encoder: tp.Optional[str] = None):
     codec = model.compression_model
     if audio_encoder is None and isinstance(codec, HFEncodecCompressionModel):
         return codec.model
+    if audio_encoder is None:
+        try:
+            return encodec_to_transformers(codec)  # the model's own codec: the same weights, nothing to download
+        except ValueError as exc:
+            logger.info("the model's codec cannot be converted (%s): loading %s", exc, DEFAULT_AUDIO_ENCODER)
     name = audio_encoder or DEFAULT_AUDIO_ENCODER
     try:
         encoder = EncodecModel.from_pretrained(name)
@@ -198,6 +210,51 @@ def audio_encoder_for(model: tp.Any, audio_encoder: tp.Optional[str] = None):
             "(HF_HUB_OFFLINE=1) or reachable.") from exc
     _check_codec(encoder, model.lm, name)
     return encoder
+
+
+def encodec_to_transformers(codec: tp.Any, atol: float = 1e-4) -> tp.Any:
+    """transformers' ``EncodecModel`` with the weights of an audiocraft ``EncodecModel`` (MusicGen's
+    ``compression_state_dict.bin``: what transformers' own conversion script makes of it, e.g.
+    ``facebook/encodec_32khz``). Checked before it is returned: both decode the same random codes to the same audio
+    (to ``atol``, 0.25 s away from the edges, where transformers pads by reflection and audiocraft with zeros: there
+    the two differ, as they do for Meta's own codec and transformers' conversion of it). Raises
+    ``ValueError`` for a codec of another kind or layout."""
+    import torch
+    from audiocraft.models.encodec import EncodecModel as AudiocraftEncodec
+    from transformers import EncodecConfig, EncodecModel
+
+    from .core.hf_names import encodec_state_to_hf
+
+    if not isinstance(codec, AudiocraftEncodec):
+        raise ValueError(f"the codec is a {type(codec).__name__}, not audiocraft's EnCodec")
+    encoder, quantizer = codec.encoder, codec.quantizer
+    bits = codec.num_codebooks * float(np.log2(codec.cardinality)) * codec.frame_rate / 1000.0
+    config = EncodecConfig(
+        sampling_rate=int(codec.sample_rate), audio_channels=int(codec.channels), hidden_size=int(encoder.dimension),
+        codebook_dim=int(encoder.dimension), num_filters=int(encoder.n_filters),
+        num_residual_layers=int(encoder.n_residual_layers), upsampling_ratios=list(codec.decoder.ratios),
+        codebook_size=int(codec.cardinality), target_bandwidths=[float(round(bits, 4))], use_causal_conv=False,
+        normalize=False, use_conv_shortcut=False)
+    if getattr(codec, "causal", False) or getattr(codec, "renormalize", False):
+        raise ValueError("a causal or renormalizing EnCodec has no transformers twin here")
+    hf_codec = EncodecModel(config).eval()
+    state = encodec_state_to_hf({k: v.detach().cpu().float().clone() for k, v in codec.state_dict().items()})
+    target = hf_codec.state_dict()
+    if set(state) != set(target) or any(state[k].shape != target[k].shape for k in state):
+        raise ValueError(f"its layout differs from transformers' EnCodec ({len(set(state) ^ set(target))} names "
+                         "differ or shapes do)")
+    hf_codec.load_state_dict(state, strict=True)
+    frames = 2 * int(codec.frame_rate)  # two seconds of codes
+    codes = torch.randint(0, int(codec.cardinality), (1, codec.num_codebooks, frames),
+                          generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = codec.decode(codes.to(next(codec.parameters()).device)).float().cpu()  # (weight_norm: no deepcopy)
+        theirs = hf_codec.decode(codes[None], [None]).audio_values
+    edge = int(codec.sample_rate) // 4  # the padding's effect lasts a few thousand samples (the decoder's LSTM)
+    diff = float((ours[..., edge:-edge] - theirs[..., edge:-edge]).abs().max())
+    if not diff <= atol:
+        raise ValueError(f"the converted codec decodes differently ({diff:.1e} > {atol:g})")
+    return hf_codec
 
 
 def _check_codec(encoder: tp.Any, lm: tp.Any, name: str) -> None:
@@ -255,8 +312,6 @@ def to_transformers_model(model: tp.Any, audio_encoder: tp.Optional[str] = None)
     T5 the LM's conditioner runs and the tokenizer its tokenizer; the audio encoder see :func:`audio_encoder_for`.
     """
     compat.apply()
-    import copy
-
     from transformers import (EncodecFeatureExtractor, MusicgenForCausalLM, MusicgenForConditionalGeneration,
                               MusicgenProcessor)
 

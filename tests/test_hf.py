@@ -328,3 +328,32 @@ def test_bad_input_is_clear(tmp_path, capsys):
         lora.read_peft_adapter(tmp_path / "dora")
     assert main(["nothing-here", "--format", "transformers", "--out", str(tmp_path / "x")]) == 2
     assert "neither a Dora signature nor a model spec" in capsys.readouterr().err
+
+
+def test_an_audiocraft_encodec_converts_to_transformers_and_codes_alike():
+    import types
+
+    from audiocraft.models import builders
+
+    from genrecraft.models import compose
+
+    torch.manual_seed(0)
+    codec = builders.get_compression_model(compose(["solver=compression/encodec_musicgen_32khz", "device=cpu"])).eval()
+    for p in codec.parameters():
+        p.data.normal_(0, 0.05)
+    for layer in codec.quantizer.vq.layers:  # codebooks as a fitted codec has them (not the untrained zeros)
+        layer._codebook.embed.data.normal_(0, 1)
+    converted = hf.audio_encoder_for(types.SimpleNamespace(compression_model=codec))  # no hub: converted
+    assert type(converted).__name__ == "EncodecModel" and converted.config.codebook_size == 2048
+    assert converted.config.target_bandwidths == [2.2] and converted.config.sampling_rate == 32000
+    probe = 0.1 * torch.randn(1, 1, 3 * 32000, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours = codec.encode(probe)[0][..., 25:-25]
+        theirs = converted.encode(probe, bandwidth=2.2).audio_codes[0][..., 25:-25]
+    assert torch.equal(ours, theirs)
+    with pytest.raises(ValueError, match="not audiocraft's EnCodec"):
+        hf.encodec_to_transformers(torch.nn.Linear(2, 2))
+    layer = codec.decoder.model[0].conv.conv  # a weight of another shape: refused, not loaded half
+    layer.weight_v = torch.nn.Parameter(torch.zeros(3, 3, 3))
+    with pytest.raises(ValueError, match="layout differs"):
+        hf.encodec_to_transformers(codec)

@@ -190,6 +190,27 @@ def test_export_merge_and_generate(full_sig, lora_sig, hub_env, tmp_path):
         assert same_codec, f"the {name} export does not carry the base model's codec"
 
 
+def test_transformers_export_carries_the_runs_own_codec(full_sig, hub_env, tmp_path):
+    # the codec in audiocraft's format is converted, not fetched: no facebook/encodec_32khz download is needed
+    sh(sys.executable, "-m", "genrecraft.export", full_sig, "--format", "transformers", "--out", tmp_path / "hf",
+       env=hub_env)
+    out = py(f"""
+        import json, torch
+        from audiocraft.models.musicgen import MusicGen
+        from transformers import MusicgenForConditionalGeneration
+        from genrecraft.core import compat; compat.apply()
+        base = MusicGen.get_pretrained("facebook/musicgen-small", device="cpu").compression_model
+        hf = MusicgenForConditionalGeneration.from_pretrained({str(tmp_path / "hf")!r}).audio_encoder.eval()
+        probe = 0.1 * torch.randn(1, 1, 3 * 32000, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            ours = base.encode(probe)[0][..., 25:-25]  # away from the edges, where the two pad differently
+            theirs = hf.encode(probe, bandwidth=2.2).audio_codes[0][..., 25:-25]
+        print("RESULT " + json.dumps([list(ours.shape), float((ours == theirs).float().mean())]))
+    """, hub_env)
+    shape, agreement = out
+    assert shape == [1, 4, 100] and agreement == 1.0
+
+
 def test_report(dataset, full_sig, lora_sig, hub_env, tmp_path):
     """`genrecraft.report` (eval compare's CE, generation, FAD and listening pairs, then the page) on the three
     models. `eval compare` itself is the same code (genrecraft.report calls it), tested on tiny models."""

@@ -128,3 +128,25 @@ def hf_state_to_lm(decoder: tp.Mapping[str, tp.Any], proj: tp.Mapping[str, tp.An
     for param, value in proj.items():
         state[f"{DESCRIPTION_PROJ}.{param}"] = value
     return state
+
+
+# audiocraft's EnCodec (SEANet encoder/decoder + residual VQ) -> transformers' EncodecModel: the same modules in the
+# same order, renamed; weight-normed convolutions store (g, v) as torch's weight_norm parametrization.
+_ENCODEC_RENAMES: tp.Tuple[tp.Tuple[str, str], ...] = (
+    (r"^(encoder|decoder)\.model\.", r"\1.layers."),
+    (r"\.conv\.conv\.", ".conv."),
+    (r"\.convtr\.convtr\.", ".conv."),
+    (r"\.weight_g$", ".parametrizations.weight.original0"),
+    (r"\.weight_v$", ".parametrizations.weight.original1"),
+    (r"^quantizer\.vq\.layers\.(\d+)\._codebook\.", r"quantizer.layers.\1.codebook."),
+)
+
+
+def encodec_state_to_hf(state: tp.Mapping[str, tp.Any]) -> tp.Dict[str, tp.Any]:
+    """An audiocraft ``EncodecModel``'s state dict under transformers' ``EncodecModel`` names."""
+    out = {}
+    for key, value in state.items():
+        for pattern, replacement in _ENCODEC_RENAMES:
+            key = re.sub(pattern, replacement, key)
+        out[key] = value
+    return out

@@ -54,8 +54,8 @@ def test_an_unreachable_hub_turns_offline_mode_on_instead_of_retrying(monkeypatc
     from genrecraft import cli as app
     from genrecraft.core import download
 
-    for name in download.OFFLINE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    for name in download.OFFLINE_VARIABLES:  # set (to off) through monkeypatch, so that the "1" set below is undone
+        monkeypatch.setenv(name, "")
     assert download.offline_unless_reachable("hub.invalid", timeout=1.0)  # .invalid never resolves
     assert os.environ["HF_HUB_OFFLINE"] == "1" and download.offline()
     assert not download.offline_unless_reachable("hub.invalid")  # already offline: no second probe
